@@ -1,0 +1,1 @@
+"""Pipeline actors: gateway, risk, book, persistence, publishing."""

@@ -1,0 +1,1 @@
+//! Fast order book. (being written)

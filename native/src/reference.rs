@@ -1,0 +1,1 @@
+//! Reference order book. (being written)

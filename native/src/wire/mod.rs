@@ -1,0 +1,1 @@
+//! Cap'n Proto wire codec for the TCP gateway. (being written)

@@ -1,0 +1,1 @@
+"""Benchmarks and replay tools (python -m perf.<tool>)."""
