@@ -155,6 +155,7 @@ pub const FLAG_END_OF_DAY: u8 = 2;
 /// - Amend: account, order_id (or client_id), price (0 = keep), qty (new leaves, > 0).
 /// - MassCancel: account, side (0 = both).
 /// - AdvanceTime: ts, flags.
+///
 /// Every kind carries seq and ts (stamped by the sequencer); events echo seq.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Command {
@@ -376,10 +377,11 @@ impl BookReject {
 }
 
 /// One event. Field use by kind (unused fields are 0):
-/// - Accepted: side, order_id, account, client_id, price (limit; 0 for market), qty (order
-///   quantity), leaves (= qty), aux (stop price for stops), flags (bit0 = stop order resting).
-/// - Rejected: side (raw byte from the command), code, order_id (target id for cancel/amend,
-///   0 for new), account, client_id, price, qty.
+/// - Accepted: side, order_id, account, client_id, price (limit, or protection for market
+///   orders), qty (order quantity), leaves (= qty), aux (stop price for stops), flags (bit0 =
+///   a stop order, set even when it triggers at once).
+/// - Rejected: side (raw byte from the command), code, and the command's order_id, account,
+///   client_id, price, qty.
 /// - Trade: side = maker side; order_id/account/client_id = maker; counter_* = taker; price,
 ///   qty, leaves = maker open qty after the trade, aux = trade id, aux2 = taker open qty after.
 /// - Cancelled: side, reason, order_id, account, client_id, price, qty = quantity cancelled,
@@ -389,6 +391,7 @@ impl BookReject {
 /// - Triggered: side, order_id, account, client_id, price (limit or protection, 0 if none),
 ///   qty = open qty, aux = stop price, aux2 = last trade price that triggered it.
 /// - Level: side, price, qty = total visible quantity (0 = level gone), aux = order count.
+///
 /// `seq` is always the sequence number of the command that produced the event.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Event {
