@@ -7,7 +7,12 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 use std::path::PathBuf;
 
-pyo3::create_exception!(_native, JournalCorrupt, PyException, "The journal cannot be read safely.");
+pyo3::create_exception!(
+    _native,
+    JournalCorrupt,
+    PyException,
+    "The journal cannot be read safely."
+);
 
 fn to_py(e: JournalError) -> PyErr {
     JournalCorrupt::new_err(e.to_string())
@@ -83,7 +88,11 @@ fn journal_scan(py: Python<'_>, dir: PathBuf) -> PyResult<Py<PyDict>> {
     d.set_item("next_seq", r.next_seq)?;
     match &r.tail {
         TailState::Clean => d.set_item("torn", py.None())?,
-        TailState::Torn { path, offset, bytes } => {
+        TailState::Torn {
+            path,
+            offset,
+            bytes,
+        } => {
             let t = PyDict::new(py);
             t.set_item("path", path)?;
             t.set_item("offset", offset)?;
@@ -106,6 +115,9 @@ fn journal_recover(py: Python<'_>, dir: PathBuf) -> PyResult<Py<PyDict>> {
     Ok(report)
 }
 
+/// One record as Python sees it: (kind, first_seq, count, payload).
+type PyRecord = (u16, u64, u32, Py<PyBytes>);
+
 /// Iterates (kind, first_seq, count, payload) records holding sequence numbers >= from_seq.
 #[pyclass(module = "engine._native")]
 pub struct JournalReader {
@@ -117,19 +129,26 @@ impl JournalReader {
     #[new]
     #[pyo3(signature = (dir, from_seq = 0))]
     fn new(dir: PathBuf, from_seq: u64) -> PyResult<Self> {
-        Ok(JournalReader { inner: journal::JournalReader::open(&dir, from_seq).map_err(to_py)? })
+        Ok(JournalReader {
+            inner: journal::JournalReader::open(&dir, from_seq).map_err(to_py)?,
+        })
     }
 
     fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
         slf
     }
 
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<(u16, u64, u32, Py<PyBytes>)>> {
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<PyRecord>> {
         let it = &mut self.inner;
         match py.allow_threads(|| it.next()) {
             None => Ok(None),
             Some(Err(e)) => Err(to_py(e)),
-            Some(Ok(r)) => Ok(Some((r.kind, r.first_seq, r.count, PyBytes::new(py, &r.payload).unbind()))),
+            Some(Ok(r)) => Ok(Some((
+                r.kind,
+                r.first_seq,
+                r.count,
+                PyBytes::new(py, &r.payload).unbind(),
+            ))),
         }
     }
 }
