@@ -1,0 +1,42 @@
+"""What the sink runner needs from a database, whichever it is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from engine.sinks.convert import CheckpointRow, Flush, PositionRow
+
+__all__ = ["Backend", "SinkState"]
+
+
+@dataclass(frozen=True)
+class SinkState:
+    """What a sink restarts from: its checkpoints and each (symbol, account)'s last position."""
+
+    checkpoints: list[CheckpointRow]
+    positions: list[PositionRow]
+
+
+class Backend(Protocol):
+    name: str
+    """"postgres" or "clickhouse": the `sink` label of the metrics."""
+    dialect: str
+
+    async def connect(self) -> None:
+        """Connect (raises if the database cannot be reached)."""
+
+    async def close(self) -> None:
+        """Disconnect; safe to call when not connected."""
+
+    async def migrate(self) -> list[int]:
+        """Apply the migrations not applied yet; return their versions."""
+
+    async def load(self, sink: str) -> SinkState:
+        """The state `sink` has committed, after removing anything written beyond it."""
+
+    async def write(self, sink: str, flush: Flush) -> None:
+        """Write one flush; the rows and checkpoints all land or (after `load`) none do."""
+
+    async def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query (the reports)."""

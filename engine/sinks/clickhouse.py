@@ -1,0 +1,246 @@
+"""The ClickHouse backend (clickhouse-connect): native-format inserts, off the event loop.
+
+The client is clickhouse-connect's sync client — the embedded chDB engine
+(`dsn='chdb:///path'`, the default; it has no async client) or a ClickHouse server over HTTP
+(`http://host:8123`) — driven from one dedicated thread, so the event loop never waits on it.
+
+Rows go in as Native-format blocks built straight from the numpy columns (one block per table
+and symbol, `raw_insert(fmt="Native")`), then the checkpoint rows (ReplacingMergeTree keyed by
+(sink, symbol), versioned by last_seq, read with FINAL). ClickHouse has no transaction across
+tables, so `load()` first removes any torn tail: rows whose seq (book_top: closed_by_seq) is
+beyond their symbol's checkpoint, left by a flush cut short before its checkpoint landed. Rows
+are then exactly those up to the checkpoints and the reports need no FINAL; ReplacingMergeTree
+on each table's key is the second line of defence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import clickhouse_connect
+import numpy as np
+from clickhouse_connect.driver.client import Client
+
+from engine.sinks import migrations as mig
+from engine.sinks.backend import SinkState
+from engine.sinks.convert import CheckpointRow, Chunk, Column, Flush, PositionRow
+from engine.sinks.tables import CHECKPOINT_COLUMNS, TABLES, Kind
+
+__all__ = ["ClickHouseBackend", "native_block"]
+
+R = TypeVar("R")
+
+_TYPES: dict[Kind, tuple[str, str | None]] = {
+    "sym": ("String", None),
+    "bytes": ("String", None),
+    "u8": ("UInt8", "u1"),
+    "u16": ("UInt16", "<u2"),
+    "u32": ("UInt32", "<u4"),
+    "u64": ("UInt64", "<u8"),
+    "i64": ("Int64", "<i8"),
+    "i128": ("Int128", None),
+}
+_SEQ_COLUMN = {"orders": "seq", "trades": "seq", "positions": "seq", "book_top": "closed_by_seq"}
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def _string(s: bytes) -> bytes:
+    return _varint(len(s)) + s
+
+
+def _column(kind: Kind, data: Column | str | list[bytes], rows: int) -> bytes:
+    if kind == "sym":
+        assert isinstance(data, str)
+        return _string(data.encode()) * rows
+    if kind == "bytes":
+        assert isinstance(data, list)
+        return b"".join(_string(bytes(v)) for v in data)
+    if kind == "i128":
+        assert not isinstance(data, str)
+        return b"".join(int(v).to_bytes(16, "little", signed=True) for v in data)
+    dtype = _TYPES[kind][1]
+    assert dtype is not None
+    return np.ascontiguousarray(np.asarray(data).astype(dtype, copy=False)).tobytes()
+
+
+def native_block(spec: tuple[tuple[str, Kind], ...], values: dict[str, Any], rows: int) -> bytes:
+    """One block in ClickHouse's Native format: column count, row count, then per column its
+    name, type and data (fixed-width little endian; strings length-prefixed)."""
+    out = [_varint(len(spec)), _varint(rows)]
+    for name, kind in spec:
+        out += [_string(name.encode()), _string(_TYPES[kind][0].encode())]
+        out.append(_column(kind, values[name], rows))
+    return b"".join(out)
+
+
+def _chunk_block(table: str, chunk: Chunk) -> bytes:
+    return native_block(TABLES[table], {"symbol": chunk.symbol, **chunk.columns}, chunk.rows)
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class ClickHouseBackend:
+    name = "clickhouse"
+    dialect = "clickhouse"
+
+    def __init__(self, dsn: str, *, database: str | None = None) -> None:
+        self.dsn = dsn
+        self.database = database
+        self._client: Client | None = None
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
+
+    async def _call(self, fn: Callable[..., R], *args: Any) -> R:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+
+    def _connect(self) -> None:
+        self._close()
+        if self.database:
+            boot = clickhouse_connect.get_client(dsn=self.dsn)
+            try:
+                boot.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+            finally:
+                boot.close()
+        self._client = clickhouse_connect.get_client(dsn=self.dsn, database=self.database)
+
+    def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise ConnectionError("clickhouse: not connected")
+        return self._client
+
+    async def connect(self) -> None:
+        await self._call(self._connect)
+
+    async def close(self) -> None:
+        await self._call(self._close)
+
+    def shutdown(self) -> None:
+        """Close and stop the thread (the backend cannot be used after this)."""
+        self._thread.submit(self._close).result()
+        self._thread.shutdown()
+
+    # -- migrations ----------------------------------------------------------------------------
+
+    def _migrate(self) -> list[int]:
+        c = self.client
+        c.command(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version UInt32, name String,"
+            " checksum String, applied_at DateTime DEFAULT now())"
+            " ENGINE = ReplacingMergeTree ORDER BY version"
+        )
+        files = mig.migrations("clickhouse")
+        rows = c.query("SELECT version, checksum FROM schema_migrations FINAL").result_rows
+        applied = {int(v): str(s) for v, s in rows}
+        mig.check_applied("clickhouse", applied, files)
+        done = []
+        for m in files:
+            if m.version in applied:
+                continue
+            for stmt in mig.statements(m.sql):
+                c.command(stmt)
+            c.insert(
+                "schema_migrations",
+                [[m.version, m.name, m.checksum]],
+                column_names=["version", "name", "checksum"],
+            )
+            done.append(m.version)
+        return done
+
+    async def migrate(self) -> list[int]:
+        return await self._call(self._migrate)
+
+    # -- state ---------------------------------------------------------------------------------
+
+    def _checkpoints(self, sink: str) -> list[CheckpointRow]:
+        rows = self.client.query(
+            "SELECT symbol, last_seq, ts, state FROM sink_checkpoints FINAL"
+            f" WHERE sink = {_quote(sink)}"
+        ).result_rows
+        return [CheckpointRow(s, int(q), int(t), _as_bytes(st)) for s, q, t, st in rows]
+
+    def _cut_torn_tail(self, checkpoints: list[CheckpointRow]) -> None:
+        """Delete rows beyond their symbol's checkpoint (a flush cut short)."""
+        syms = "[" + ",".join(_quote(c.symbol) for c in checkpoints) + "]"
+        seqs = "[" + ",".join(f"toUInt64({c.last_seq})" for c in checkpoints) + "]"
+        limit = f"transform(symbol, {syms}, {seqs}, toUInt64(0))" if checkpoints else "0"
+        for table, col in _SEQ_COLUMN.items():
+            beyond = self.client.query(f"SELECT count() FROM {table} WHERE {col} > {limit}")
+            if beyond.result_rows[0][0]:
+                self.client.command(
+                    f"DELETE FROM {table} WHERE {col} > {limit}",
+                    settings={"mutations_sync": 2},
+                )
+
+    def _load(self, sink: str) -> SinkState:
+        checkpoints = self._checkpoints(sink)
+        self._cut_torn_tail(checkpoints)
+        rows = self.client.query(
+            "SELECT symbol, account, max(seq), argMax(ts, seq), argMax(position, seq),"
+            " argMax(buy_qty, seq), argMax(sell_qty, seq), argMax(buy_notional, seq),"
+            " argMax(sell_notional, seq), argMax(trades, seq)"
+            " FROM positions GROUP BY symbol, account"
+        ).result_rows
+        positions = [PositionRow(r[0], *(int(v) for v in r[1:])) for r in rows]
+        return SinkState(checkpoints, positions)
+
+    async def load(self, sink: str) -> SinkState:
+        return await self._call(self._load, sink)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def _write(self, sink: str, flush: Flush) -> None:
+        for table, chunks in flush.tables.items():
+            blob = b"".join(_chunk_block(table, c) for c in chunks)
+            self.insert_native(table, blob)
+        ck = flush.checkpoints
+        values = {
+            "sink": sink,
+            "symbol": [c.symbol.encode() for c in ck],
+            "last_seq": [c.last_seq for c in ck],
+            "ts": [c.ts for c in ck],
+            "state": [c.state for c in ck],
+        }
+        spec = tuple((n, "bytes" if n == "symbol" else k) for n, k in CHECKPOINT_COLUMNS)
+        self.insert_native("sink_checkpoints", native_block(spec, values, len(ck)))
+
+    def insert_native(self, table: str, blob: bytes) -> None:
+        """Insert Native-format blocks whose columns are `table`'s sink columns."""
+        spec = CHECKPOINT_COLUMNS if table == "sink_checkpoints" else TABLES[table]
+        names = [c for c, _ in spec]
+        self.client.raw_insert(table, names, insert_block=blob, fmt="Native")
+
+    async def write(self, sink: str, flush: Flush) -> None:
+        await self._call(self._write, sink, flush)
+
+    async def query(self, sql: str) -> list[tuple[Any, ...]]:
+        def run() -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in self.client.query(sql).result_rows]
+
+        return await self._call(run)
+
+
+def _as_bytes(v: Any) -> bytes:
+    if isinstance(v, bytes | bytearray):
+        return bytes(v)
+    return str(v).encode("utf-8", "surrogateescape")

@@ -1,0 +1,274 @@
+"""The analytics, on ClickHouse and on PostgreSQL, equal the same figures computed here in plain
+Python from the raw fills and order events of the stream (not from the database)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from pg_harness import backend_for, ch_dsn, db_dsn, pg_dsn, pg_server  # noqa: F401
+
+from engine.book import EventKind, decode_commands, decode_events
+from engine.sinks import ClickHouseBackend, ReplayBooks, Sink, SinkMetrics, reports
+from engine.sinks.cli import main
+from engine.sinks.reports import DAY_NS, Filter
+from engine.sinks.synth import T0_NS, synthetic_journal
+
+SYMBOLS = [("AAA", 1, 10**9), ("BBB", 1, 10**9)]
+STEP_NS = 45 * 10**9  # one command every 45 s: the stream spans several days
+MIX = (300, 250, 150, 200, 100)
+
+
+@dataclass(frozen=True)
+class Fill:
+    symbol: str
+    trade_id: int
+    seq: int
+    ts: int
+    price: int
+    qty: int
+    account: int
+    buy: bool
+    maker: bool
+
+
+@dataclass
+class Stream:
+    batches: list[Any]
+    fills: list[Fill]
+    events: list[tuple[str, int, Any]]  # (symbol, ts, event) for every event
+
+
+def stream() -> Stream:
+    entries = synthetic_journal(2, 4_000, seed=11, step_ns=STEP_NS, mix=MIX, accounts=8)
+    batches = ReplayBooks(SYMBOLS).apply(entries)
+    fills, events = [], []
+    for b in batches:
+        ts = {c.seq: c.ts for c in decode_commands(b.commands)}
+        for e in decode_events(b.events):
+            events.append((b.symbol, ts[e.seq], e))
+            if e.kind == EventKind.TRADE:
+                t = (b.symbol, e.aux, e.seq, ts[e.seq], e.price, e.qty)
+                fills.append(Fill(*t, e.account, e.side == 1, True))
+                fills.append(Fill(*t, e.counter_account, e.side != 1, False))
+    return Stream(batches, fills, events)
+
+
+STREAM = stream()
+
+
+async def load(dsn: str) -> None:
+    sink = Sink(backend_for(dsn), symbols=[s for s, _, _ in SYMBOLS], metrics=SinkMetrics())
+    sink.start()
+    for b in STREAM.batches:
+        assert sink.offer(b)
+    await sink.drain()
+
+
+async def report(dsn: str, fn: Any, *args: Any, **kw: Any) -> reports.Report:
+    db = backend_for(dsn)
+    await db.connect()
+    try:
+        r: reports.Report = await fn(db, *args, **kw)
+        return r
+    finally:
+        await db.close()
+        if isinstance(db, ClickHouseBackend):
+            db.shutdown()
+
+
+def last_prices(fills: list[Fill]) -> dict[str, int]:
+    last: dict[str, tuple[int, int]] = {}
+    for f in fills:
+        if f.trade_id >= last.get(f.symbol, (0, 0))[0]:
+            last[f.symbol] = (f.trade_id, f.price)
+    return {s: p for s, (_, p) in last.items()}
+
+
+def approx_rows(rows: list[list[Any]]) -> Any:
+    return [[pytest.approx(v, rel=1e-9, abs=1e-9) if isinstance(v, float) else v for v in r]
+            for r in rows]  # fmt: skip
+
+
+async def test_pnl_by_account_and_symbol(db_dsn: str) -> None:  # noqa: F811
+    await load(db_dsn)
+    got = await report(db_dsn, reports.pnl, maker_fee_bps=-1, taker_fee_bps=3)
+    last = last_prices(STREAM.fills)
+    acc: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0] * 7)
+    for f in STREAM.fills:
+        a = acc[(f.account, f.symbol)]
+        a[0 if f.buy else 1] += f.qty
+        a[2 if f.buy else 3] += f.price * f.qty
+        a[4 if f.maker else 5] += f.price * f.qty
+        a[6] += 1
+    want = []
+    for (account, symbol), (b, s, nb, ns, mk, tk, n) in sorted(acc.items()):
+        pb, ps = (Fraction(nb, b) if b else None), (Fraction(ns, s) if s else None)
+        realized = min(b, s) * (ps - pb) if pb is not None and ps is not None else 0
+        if b > s:
+            unreal = (b - s) * (last[symbol] - pb)
+        elif s > b:
+            unreal = (b - s) * (last[symbol] - ps)
+        else:
+            unreal = 0
+        fees = Fraction(-mk + 3 * tk, 10_000)
+        want.append(
+            [account, symbol, n, b - s, b, s, pb, ps, last[symbol], realized, unreal, fees,
+             realized + unreal - fees]
+        )  # fmt: skip
+    want = [[float(v) if isinstance(v, Fraction) else v for v in r] for r in want]
+    assert got.rows == approx_rows(want)
+    assert len(got.rows) > 8
+
+
+async def test_performance_daily_returns_sharpe_drawdown_win_rate(db_dsn: str) -> None:  # noqa: F811
+    await load(db_dsn)
+    days = sorted({f.ts // DAY_NS for f in STREAM.fills})
+    assert len(days) >= 4
+    lo, hi = days[1], days[-1]  # a range that leaves out the first day
+    f = Filter(from_ns=lo * DAY_NS, to_ns=(hi + 1) * DAY_NS)
+    capital = 500_000
+    got = await report(db_dsn, reports.performance, f, capital=capital)
+    daily = await report(db_dsn, reports.performance, f, capital=capital, daily=True)
+
+    closes: dict[tuple[str, int], tuple[int, int]] = {}
+    for x in STREAM.fills:
+        k = (x.symbol, x.ts // DAY_NS)
+        if x.trade_id >= closes.get(k, (0, 0))[0]:
+            closes[k] = (x.trade_id, x.price)
+    want, want_daily = [], []
+    for account in sorted({x.account for x in STREAM.fills}):
+        mine = [x for x in STREAM.fills if x.account == account]
+        equity_by_day = {}
+        for d in days:
+            cash = sum(
+                (x.price * x.qty) * (-1 if x.buy else 1) for x in mine if x.ts // DAY_NS <= d
+            )
+            value = 0
+            for s, _, _ in SYMBOLS:
+                pos = sum(x.qty * (1 if x.buy else -1) for x in mine
+                          if x.symbol == s and x.ts // DAY_NS <= d)  # fmt: skip
+                marks = [p for (sym, dd), (_, p) in closes.items() if sym == s and dd <= d]
+                day_of_mark = max(
+                    (dd for (sym, dd) in closes if sym == s and dd <= d), default=None
+                )
+                mark = closes[(s, day_of_mark)][1] if day_of_mark is not None else 0
+                value += pos * mark if marks else 0
+            equity_by_day[d] = cash + value
+        pnls = []
+        for i, d in enumerate(days):
+            if lo <= d <= hi:
+                pnls.append(equity_by_day[d] - (equity_by_day[days[i - 1]] if i else 0))
+        rets = [p / capital for p in pnls]
+        mean = sum(rets) / len(rets)
+        sd = math.sqrt(sum((r - mean) ** 2 for r in rets) / (len(rets) - 1))
+        peak = value = float(capital)
+        dd = 0.0
+        for p in pnls:
+            value += p
+            peak = max(peak, value)
+            dd = max(dd, (peak - value) / peak)
+        decided = [p for p in pnls if p]
+        win = sum(1 for p in decided if p > 0) / len(decided) if decided else None
+        want.append([account, len(pnls), float(sum(pnls)), mean,
+                     mean / sd * math.sqrt(252) if sd else None, dd, win])  # fmt: skip
+        equity = capital
+        for d, p in zip([d for d in days if lo <= d <= hi], pnls, strict=True):
+            equity += p
+            want_daily.append([account, reports._day(d), float(p), p / capital, float(equity)])
+    assert got.rows == approx_rows(want)
+    assert daily.rows == approx_rows(want_daily)
+
+
+async def test_volume_vwap_and_ohlcv_bars(db_dsn: str) -> None:  # noqa: F811
+    await load(db_dsn)
+    trades = sorted({(f.symbol, f.trade_id, f.ts, f.price, f.qty) for f in STREAM.fills})
+    got = await report(db_dsn, reports.volume)
+    want = []
+    for s, _, _ in SYMBOLS:
+        t = [x for x in trades if x[0] == s]
+        vol, notional = sum(x[4] for x in t), sum(x[3] * x[4] for x in t)
+        want.append([s, len(t), vol, notional, notional / vol, max(x[3] for x in t),
+                     min(x[3] for x in t), t[-1][3], t[0][2], max(x[2] for x in t)])  # fmt: skip
+    assert got.rows == approx_rows(want)
+
+    f = Filter(symbol="BBB", from_ns=T0_NS + 3600 * 10**9)
+    got = await report(db_dsn, reports.bars, f, interval="1h")
+    buckets: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
+    for x in trades:
+        if x[0] == "BBB" and x[2] >= f.from_ns:  # type: ignore[operator]
+            buckets[x[2] - x[2] % (3600 * 10**9)].append(x)
+    want = []
+    for b, t in sorted(buckets.items()):
+        vol = sum(x[4] for x in t)
+        want.append(["BBB", b, t[0][3], max(x[3] for x in t), min(x[3] for x in t), t[-1][3],
+                     vol, len(t), sum(x[3] * x[4] for x in t) / vol])  # fmt: skip
+    assert got.rows == approx_rows(want)
+    assert len(got.rows) > 24
+
+
+async def test_order_flow_statistics(db_dsn: str) -> None:  # noqa: F811
+    await load(db_dsn)
+    for account in (None, 3):
+        got = await report(db_dsn, reports.order_flow, Filter(account=account))
+        want = []
+        for s, _, _ in SYMBOLS:
+            ev = [(ts, e) for sym, ts, e in STREAM.events if sym == s]
+            mine = [(ts, e) for ts, e in ev if account is None or e.account == account]
+            accepted = {e.order_id: (e.seq, ts) for ts, e in mine if e.kind == EventKind.ACCEPTED}
+            ordered = sum(e.qty for _, e in mine if e.kind == EventKind.ACCEPTED)
+            cancels = sum(1 for _, e in mine if e.kind == EventKind.CANCELLED
+                          and e.reason in (1, 6) and e.leaves == 0)  # fmt: skip
+            tr = [e for _, e in ev if e.kind == EventKind.TRADE]
+            if account is not None:
+                tr = [e for e in tr if account in (e.account, e.counter_account)]
+            filled = sum(e.qty * ((account is None or e.account == account)
+                                  + (account is None or e.counter_account == account))
+                         for e in tr)  # fmt: skip
+            done = {}
+            for ts, e in ev:
+                if e.kind == EventKind.CANCELLED and e.leaves == 0:
+                    done[e.order_id] = (e.seq, ts)
+                if e.kind == EventKind.TRADE and e.leaves == 0:
+                    done[e.order_id] = (e.seq, ts)
+                if e.kind == EventKind.TRADE and e.aux2 == 0:
+                    done[e.counter_id] = (e.seq, ts)
+            rest = [
+                done[o][1] - a[1] for o, a in accepted.items() if o in done and done[o][0] > a[0]
+            ]
+            n = len(accepted)
+            want.append([s, n, len(tr), ordered, filled, filled / ordered, cancels / n,
+                         sum(rest) / len(rest) / 1e9, len(rest), n / len(tr)])  # fmt: skip
+        assert got.rows == approx_rows(want), account
+
+
+def test_report_cli_prints_json_csv_and_a_table(pg_dsn: str, capsys: Any) -> None:  # noqa: F811
+    asyncio.run(load(pg_dsn))
+    want = asyncio.run(report(pg_dsn, reports.volume)).rows
+    assert main(["report", "volume", "--postgres", pg_dsn, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["symbol"] for r in rows] == ["AAA", "BBB"]
+    assert [r["vwap"] for r in rows] == [w[4] for w in want]
+    assert main(["report", "bars", "--interval", "1d", "--postgres", pg_dsn, "--csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "symbol,start_ts,open,high,low,close,volume,trades,vwap"
+    assert main(["report", "flow", "--postgres", pg_dsn, "--account", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Order flow by symbol") and "AAA" in out and "BBB" in out
+    with pytest.raises(SystemExit) as bad:
+        main(["report", "bars", "--interval", "2m", "--postgres", pg_dsn])
+    assert bad.value.code == 2
+    capsys.readouterr()
+
+
+def test_db_migrate_cli_is_idempotent(ch_dsn: str, capsys: Any) -> None:  # noqa: F811
+    assert main(["db", "migrate", "--clickhouse", ch_dsn]) == 0
+    assert capsys.readouterr().out == "clickhouse: applied [1]\n"
+    assert main(["db", "migrate", "--clickhouse", ch_dsn]) == 0
+    assert capsys.readouterr().out == "clickhouse: up to date\n"
