@@ -11,6 +11,13 @@ from engine._native_journal import JournalReader as JournalReader
 from engine._native_journal import JournalWriter as JournalWriter
 from engine._native_journal import journal_recover as journal_recover
 from engine._native_journal import journal_scan as journal_scan
+from engine._native_risk import RISK_REJECT_TEXTS as RISK_REJECT_TEXTS
+from engine._native_risk import AccountLimits as AccountLimits
+from engine._native_risk import RiskEngine as RiskEngine
+from engine._native_risk import SymbolRisk as SymbolRisk
+from engine._native_risk import calculate_position_stats as calculate_position_stats
+from engine._native_risk import calculate_sharpe as calculate_sharpe
+from engine._native_risk import risk_reject_text as risk_reject_text
 from engine._native_wire import ALL_SYMBOLS as ALL_SYMBOLS
 from engine._native_wire import JOURNAL_ENTRY_SIZE as JOURNAL_ENTRY_SIZE
 from engine._native_wire import NO_SYMBOL as NO_SYMBOL
@@ -32,14 +39,20 @@ __all__ = [
     "JOURNAL_ENTRY_SIZE",
     "NO_SYMBOL",
     "REPORT_SIZE",
+    "RISK_REJECT_TEXTS",
+    "AccountLimits",
     "Book",
     "JournalCorrupt",
     "JournalReader",
     "JournalWriter",
     "OrderInfo",
     "Publisher",
+    "RiskEngine",
     "Sequencer",
+    "SymbolRisk",
     "WireDecoder",
+    "calculate_position_stats",
+    "calculate_sharpe",
     "code_text",
     "decode_replies",
     "encode_heartbeat",
@@ -48,6 +61,7 @@ __all__ = [
     "journal_recover",
     "journal_scan",
     "reject_text",
+    "risk_reject_text",
     "synthetic_flow",
     "wire_codes",
 ]

@@ -6,6 +6,7 @@
 //! `ValueError`/`TypeError`; a rejected order is an event, not an exception.
 
 mod journal;
+mod risk;
 mod wire;
 
 use pyo3::buffer::PyBuffer;
@@ -324,5 +325,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("EVENT_SIZE", EVENT_SIZE)?;
     wire::register(m)?;
     journal::register(m)?;
+    risk::register(m)?;
     Ok(())
 }

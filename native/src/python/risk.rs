@@ -13,11 +13,15 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::risk::{
-    calculate_position_stats, calculate_sharpe, risk_reject_text, AccountLimits, AccountView,
-    Band, OrderRiskView, PositionView, RateLimit, RiskEngine, RiskError, RiskReject, SymbolRisk,
+    calculate_position_stats, calculate_sharpe, risk_reject_text, AccountLimits, AccountView, Band,
+    OrderRiskView, PositionView, RateLimit, RiskEngine, RiskError, RiskReject, SymbolRisk,
     SymbolView, TradingState,
 };
-use crate::types::{Command, Side, COMMAND_SIZE};
+use crate::types::{Command, Side, COMMAND_SIZE, EVENT_SIZE};
+
+/// Batches smaller than this are checked without releasing the GIL: releasing and taking it back
+/// costs more than checking a few commands.
+const GIL_RELEASE_MIN: usize = 32;
 
 fn value_error(e: RiskError) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -182,7 +186,10 @@ impl PyAccountLimits {
     ) -> PyResult<Self> {
         let rate = match (rate_per_sec, rate_burst) {
             (None, None) => None,
-            (Some(per_sec), burst) => Some(RateLimit { per_sec, burst: burst.unwrap_or(per_sec) }),
+            (Some(per_sec), burst) => Some(RateLimit {
+                per_sec,
+                burst: burst.unwrap_or(per_sec),
+            }),
             (None, Some(_)) => {
                 return Err(PyValueError::new_err("rate_burst needs rate_per_sec"));
             }
@@ -347,7 +354,11 @@ impl PyRiskEngine {
         }
         let cmd = Command::decode(record)
             .ok_or_else(|| PyValueError::new_err("command record too short"))?;
-        Ok(self.engine.check(symbol, &cmd).err().map_or(0, RiskReject::code))
+        Ok(self
+            .engine
+            .check(symbol, &cmd)
+            .err()
+            .map_or(0, RiskReject::code))
     }
 
     /// Check command records. `symbols` is one symbol id for every record, or little-endian
@@ -359,7 +370,13 @@ impl PyRiskEngine {
         symbols: &Bound<'py, PyAny>,
         records: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let PyRiskEngine { engine, symbols: syms, verdicts, out, scratch } = self;
+        let PyRiskEngine {
+            engine,
+            symbols: syms,
+            verdicts,
+            out,
+            scratch,
+        } = self;
         let input = input_bytes(records, scratch)?;
         syms.clear();
         if let Ok(one) = symbols.extract::<u32>() {
@@ -368,30 +385,55 @@ impl PyRiskEngine {
             let mut tmp = Vec::new();
             let raw = input_bytes(symbols, &mut tmp)?;
             if raw.len() % 4 != 0 {
-                return Err(PyValueError::new_err("symbols must be little-endian u32 values"));
+                return Err(PyValueError::new_err(
+                    "symbols must be little-endian u32 values",
+                ));
             }
-            let words = raw.chunks_exact(4).filter_map(|c| <[u8; 4]>::try_from(c).ok());
+            let words = raw
+                .chunks_exact(4)
+                .filter_map(|c| <[u8; 4]>::try_from(c).ok());
             syms.extend(words.map(u32::from_le_bytes));
         }
-        py.allow_threads(|| engine.check_batch(syms, input, verdicts)).map_err(value_error)?;
+        let checked = if syms.len() >= GIL_RELEASE_MIN {
+            py.allow_threads(|| engine.check_batch(syms, input, verdicts))
+        } else {
+            engine.check_batch(syms, input, verdicts)
+        };
+        checked.map_err(value_error)?;
         out.clear();
         out.extend(verdicts.iter().flat_map(|v| v.to_le_bytes()));
         Ok(PyBytes::new(py, out))
     }
 
     /// Feed the event records `symbol`'s book produced, in order.
-    fn on_events(&mut self, py: Python<'_>, symbol: u32, records: &Bound<'_, PyAny>) -> PyResult<()> {
-        let PyRiskEngine { engine, scratch, .. } = self;
+    fn on_events(
+        &mut self,
+        py: Python<'_>,
+        symbol: u32,
+        records: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let PyRiskEngine {
+            engine, scratch, ..
+        } = self;
         let input = input_bytes(records, scratch)?;
-        py.allow_threads(|| engine.on_events(symbol, input)).map_err(value_error)
+        let fed = if input.len() >= GIL_RELEASE_MIN * EVENT_SIZE {
+            py.allow_threads(|| engine.on_events(symbol, input))
+        } else {
+            engine.on_events(symbol, input)
+        };
+        fed.map_err(value_error)
     }
 
     fn set_default_limits(&mut self, limits: PyAccountLimits) -> PyResult<()> {
-        self.engine.set_default_limits(limits.0).map_err(value_error)
+        self.engine
+            .set_default_limits(limits.0)
+            .map_err(value_error)
     }
 
     fn set_limits(&mut self, account: u64, limits: PyAccountLimits) -> PyResult<()> {
-        self.engine.set_limits(account, limits.0).map_err(value_error)
+        self.engine
+            .set_limits(account, limits.0)
+            .map_err(value_error)
     }
 
     fn reset_limits(&mut self, account: u64) -> PyResult<()> {
@@ -399,7 +441,9 @@ impl PyRiskEngine {
     }
 
     fn set_enabled(&mut self, account: u64, enabled: bool) -> PyResult<()> {
-        self.engine.set_enabled(account, enabled).map_err(value_error)
+        self.engine
+            .set_enabled(account, enabled)
+            .map_err(value_error)
     }
 
     /// Returns the symbols to send a mass cancel for the account (when turning it on).
@@ -412,7 +456,9 @@ impl PyRiskEngine {
     }
 
     fn set_symbol_state(&mut self, symbol: u32, state: u8) -> PyResult<()> {
-        self.engine.set_symbol_state(symbol, state_arg(state)?).map_err(value_error)
+        self.engine
+            .set_symbol_state(symbol, state_arg(state)?)
+            .map_err(value_error)
     }
 
     fn set_symbol(&mut self, config: PySymbolRisk) -> PyResult<()> {
@@ -438,19 +484,33 @@ impl PyRiskEngine {
 
     /// Limits, switches and usage of an account; None if the engine has never seen it.
     fn account<'py>(&self, py: Python<'py>, account: u64) -> PyResult<Option<Bound<'py, PyDict>>> {
-        self.engine.account(account).map(|a| account_dict(py, &a)).transpose()
+        self.engine
+            .account(account)
+            .map(|a| account_dict(py, &a))
+            .transpose()
     }
 
     fn positions<'py>(&self, py: Python<'py>, account: u64) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        self.engine.positions(account).iter().map(|p| position_dict(py, p)).collect()
+        self.engine
+            .positions(account)
+            .iter()
+            .map(|p| position_dict(py, p))
+            .collect()
     }
 
     fn orders<'py>(&self, py: Python<'py>, account: u64) -> PyResult<Vec<Bound<'py, PyDict>>> {
-        self.engine.orders(account).iter().map(|o| order_dict(py, o)).collect()
+        self.engine
+            .orders(account)
+            .iter()
+            .map(|o| order_dict(py, o))
+            .collect()
     }
 
     fn symbol<'py>(&self, py: Python<'py>, symbol: u32) -> PyResult<Option<Bound<'py, PyDict>>> {
-        self.engine.symbol(symbol).map(|s| symbol_dict(py, &s)).transpose()
+        self.engine
+            .symbol(symbol)
+            .map(|s| symbol_dict(py, &s))
+            .transpose()
     }
 
     fn live_orders(&self) -> usize {
@@ -465,7 +525,9 @@ impl PyRiskEngine {
     fn restore(data: &Bound<'_, PyAny>) -> PyResult<Self> {
         let mut scratch = Vec::new();
         let bytes = input_bytes(data, &mut scratch)?;
-        RiskEngine::restore(bytes).map(PyRiskEngine::wrap).map_err(value_error)
+        RiskEngine::restore(bytes)
+            .map(PyRiskEngine::wrap)
+            .map_err(value_error)
     }
 
     fn digest(&self) -> u64 {

@@ -1,0 +1,252 @@
+//! Live orders as the risk engine sees them: a slab of orders with lookups by engine order id,
+//! by client id, and by the sequence number of the command still waiting for the book's answer.
+//!
+//! A new order that passes the checks is inserted at once (so that the next command of the same
+//! batch sees its exposure) with `seq` set; the book's `Accepted` gives it its order id, its
+//! `Rejected` removes it. A passed amend leaves a reservation of the quantity and notional it may
+//! add until its `Replaced` or `Rejected`.
+
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
+
+use crate::types::{OrdType, Side};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct LiveOrder {
+    pub sym: u32,
+    pub acct: u32,
+    pub holding: u32,
+    pub side: Side,
+    pub ord_type: OrdType,
+    /// A stop order that has triggered (its band reference is now the symbol's).
+    pub triggered: bool,
+    /// Price used for notional: the limit, else the protection price, else the stop price, else
+    /// the market band's edge at entry.
+    pub price: i64,
+    pub stop_price: i64,
+    /// Open quantity (visible plus reserve).
+    pub open: i64,
+    pub client_id: u64,
+    /// Engine order id; 0 while waiting for acceptance unless the command carried one.
+    pub order_id: u64,
+    /// Sequence number of the new-order command while waiting for the book; 0 once accepted.
+    pub seq: u64,
+}
+
+impl LiveOrder {
+    pub fn notional(&self) -> i128 {
+        i128::from(self.price) * i128::from(self.open)
+    }
+}
+
+/// A command waiting for the book's answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pending {
+    /// A new order (slab handle), and the trading day its client id was recorded in.
+    New { handle: u32, day: u32 },
+    /// An amend's reservation of the quantity and notional it may add (each >= 0).
+    Amend {
+        acct: u32,
+        holding: u32,
+        side: Side,
+        qty: i64,
+        notional: i128,
+    },
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Orders {
+    slots: Vec<Option<LiveOrder>>,
+    free: Vec<u32>,
+    by_id: FxHashMap<(u32, u64), u32>,
+    by_client: FxHashMap<(u32, u32, u64), u32>,
+    pub pending: PendingSet,
+}
+
+impl Orders {
+    pub fn insert(&mut self, o: LiveOrder) -> u32 {
+        let h = match self.free.pop() {
+            Some(h) => {
+                if let Some(slot) = self.slots.get_mut(h as usize) {
+                    *slot = Some(o);
+                }
+                h
+            }
+            None => {
+                self.slots.push(Some(o));
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        if o.order_id != 0 {
+            self.by_id.insert((o.sym, o.order_id), h);
+        }
+        if o.client_id != 0 {
+            self.by_client.insert((o.sym, o.acct, o.client_id), h);
+        }
+        h
+    }
+
+    pub fn get(&self, h: u32) -> Option<&LiveOrder> {
+        self.slots.get(h as usize).and_then(Option::as_ref)
+    }
+
+    pub fn get_mut(&mut self, h: u32) -> Option<&mut LiveOrder> {
+        self.slots.get_mut(h as usize).and_then(Option::as_mut)
+    }
+
+    #[inline]
+    pub fn find_id(&self, sym: u32, order_id: u64) -> Option<u32> {
+        self.by_id.get(&(sym, order_id)).copied()
+    }
+
+    #[inline]
+    pub fn find_client(&self, sym: u32, acct: u32, client_id: u64) -> Option<u32> {
+        self.by_client.get(&(sym, acct, client_id)).copied()
+    }
+
+    /// Give an order its engine order id at acceptance, and index it by id and client id.
+    pub fn set_id(&mut self, h: u32, order_id: u64) {
+        let Some(o) = self.get_mut(h) else {
+            return;
+        };
+        let (sym, acct, client_id, old) = (o.sym, o.acct, o.client_id, o.order_id);
+        o.order_id = order_id;
+        o.seq = 0;
+        if old != order_id && old != 0 && self.by_id.get(&(sym, old)) == Some(&h) {
+            self.by_id.remove(&(sym, old));
+        }
+        if order_id != 0 {
+            self.by_id.insert((sym, order_id), h);
+        }
+        if client_id != 0 {
+            self.by_client.insert((sym, acct, client_id), h);
+        }
+    }
+
+    pub fn remove(&mut self, h: u32) -> Option<LiveOrder> {
+        let o = self.slots.get_mut(h as usize)?.take()?;
+        if o.order_id != 0 && self.by_id.get(&(o.sym, o.order_id)) == Some(&h) {
+            self.by_id.remove(&(o.sym, o.order_id));
+        }
+        if o.client_id != 0 && self.by_client.get(&(o.sym, o.acct, o.client_id)) == Some(&h) {
+            self.by_client.remove(&(o.sym, o.acct, o.client_id));
+        }
+        self.free.push(h);
+        Some(o)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &LiveOrder> {
+        self.slots.iter().flatten()
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+}
+
+/// Commands waiting for the book's answer, by sequence number. Sequence numbers are checked in
+/// increasing order and answered soon after, so a ring indexed by `seq - base` holds them
+/// (no hashing, sequential memory); entries that would make the ring longer than `RING` spill to a
+/// map (an answer that never came, a sequence number out of order).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PendingSet {
+    base: u64,
+    ring: VecDeque<Option<Pending>>,
+    spill: FxHashMap<u64, Pending>,
+}
+
+impl PendingSet {
+    const RING: u64 = 1 << 16;
+
+    /// Insert; returns what was pending under `seq` before (a reused sequence number).
+    #[inline]
+    pub fn insert(&mut self, seq: u64, p: Pending) -> Option<Pending> {
+        if self.ring.is_empty() {
+            self.base = seq;
+        }
+        if seq >= self.base && seq - self.base >= Self::RING {
+            self.make_room(seq);
+        }
+        let Some(i) = seq
+            .checked_sub(self.base)
+            .and_then(|i| usize::try_from(i).ok())
+        else {
+            // Below the ring (out of order): the map.
+            return self.spill.insert(seq, p);
+        };
+        let len = self.ring.len();
+        if i < len {
+            // Spilled entries are all below `base`, so only the ring can hold `seq`.
+            return self.ring.get_mut(i).and_then(|slot| slot.replace(p));
+        }
+        if i > len {
+            self.ring.resize(i, None);
+        }
+        self.ring.push_back(Some(p));
+        None
+    }
+
+    /// Move the oldest entries to the map until `seq` fits in the ring.
+    #[cold]
+    fn make_room(&mut self, seq: u64) {
+        while seq >= self.base && seq - self.base >= Self::RING {
+            match self.ring.pop_front() {
+                Some(Some(old)) => {
+                    self.spill.insert(self.base, old);
+                    self.base = self.base.saturating_add(1);
+                }
+                Some(None) => self.base = self.base.saturating_add(1),
+                None => self.base = seq,
+            }
+            self.trim();
+        }
+    }
+
+    pub fn remove(&mut self, seq: u64) -> Option<Pending> {
+        let taken = self
+            .slot(seq)
+            .and_then(|i| self.ring.get_mut(i))
+            .and_then(Option::take);
+        match taken {
+            Some(p) => {
+                self.trim();
+                Some(p)
+            }
+            None if self.spill.is_empty() => None,
+            None => self.spill.remove(&seq),
+        }
+    }
+
+    pub fn get(&self, seq: u64) -> Option<&Pending> {
+        match self.slot(seq).and_then(|i| self.ring.get(i)) {
+            Some(Some(p)) => Some(p),
+            _ => self.spill.get(&seq),
+        }
+    }
+
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &Pending)> {
+        let base = self.base;
+        let ring = self
+            .ring
+            .iter()
+            .zip(base..)
+            .filter_map(|(p, seq)| p.as_ref().map(|p| (seq, p)));
+        ring.chain(self.spill.iter().map(|(&seq, p)| (seq, p)))
+    }
+
+    #[inline]
+    fn slot(&self, seq: u64) -> Option<usize> {
+        let i = usize::try_from(seq.checked_sub(self.base)?).ok()?;
+        (i < self.ring.len()).then_some(i)
+    }
+
+    /// Drop answered entries from the front.
+    fn trim(&mut self) {
+        while let Some(None) = self.ring.front() {
+            self.ring.pop_front();
+            self.base = self.base.saturating_add(1);
+        }
+    }
+}
