@@ -116,9 +116,10 @@ class OrderInfo:
 class Book:
     """The order book of one symbol. Prices in ticks, quantities in lots (integers)."""
 
-    def __new__(cls, min_price: int = ..., max_price: int = ...) -> Book:
-        """Prices outside [min_price, max_price] are rejected (3002); the defaults are 1 and
-        2**61 - 1 (`BookConfig::default`). ValueError unless 1 <= min_price <= max_price."""
+    def __new__(cls, min_price: int = ..., max_price: int = ..., max_qty: int = ...) -> Book:
+        """Prices outside [min_price, max_price] are rejected (3002), quantities above max_qty
+        3001 (new) or 3013 (amend); the defaults are 1, 2**61 - 1 and 10**12
+        (`BookConfig::default`). ValueError unless 1 <= min_price <= max_price and max_qty >= 1."""
     def apply(self, cmds: bytes | bytearray | memoryview) -> bytes:
         """Apply command records (a multiple of COMMAND_SIZE bytes, else ValueError) and return
         their event records. The GIL is released while matching (another thread's call on the

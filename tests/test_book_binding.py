@@ -254,7 +254,7 @@ def test_mass_cancel_goes_bids_then_asks_then_stops(book: PyBook) -> None:
 # --- rejects -----------------------------------------------------------------------------------
 
 TEXTS = {
-    3001: "quantity must be positive",
+    3001: "quantity must be positive and at most the symbol's maximum",
     3002: "price must be positive and within the symbol's price range",
     3004: "duplicate client order id for this account",
     3005: "duplicate order id",

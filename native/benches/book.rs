@@ -51,6 +51,7 @@ static GLOBAL: Counting = Counting;
 const CFG: BookConfig = BookConfig {
     min_price: 1,
     max_price: 1_000_000,
+    max_qty: 1_000_000,
 };
 const MID: i64 = 10_000;
 /// Levels per side and orders per level of the pre-filled book.

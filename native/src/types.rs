@@ -227,7 +227,16 @@ impl Command {
     /// Append this command's record to `out`.
     #[inline]
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[self.kind, self.side, self.ord_type, self.tif, self.stp, self.flags, 0, 0]);
+        out.extend_from_slice(&[
+            self.kind,
+            self.side,
+            self.ord_type,
+            self.tif,
+            self.stp,
+            self.flags,
+            0,
+            0,
+        ]);
         for v in [
             self.seq,
             self.ts,
@@ -302,7 +311,7 @@ pub enum CancelReason {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, thiserror::Error)]
 #[repr(u16)]
 pub enum BookReject {
-    #[error("quantity must be positive")]
+    #[error("quantity must be positive and at most the symbol's maximum")]
     InvalidQuantity = 3001,
     #[error("price must be positive and within the symbol's price range")]
     InvalidPrice = 3002,
@@ -326,7 +335,7 @@ pub enum BookReject {
     InvalidStopPrice = 3011,
     #[error("GTD order needs an expiry after the command time")]
     InvalidExpiry = 3012,
-    #[error("amend quantity must be positive")]
+    #[error("amend quantity must be positive and at most the symbol's maximum")]
     InvalidAmendQty = 3013,
     #[error("time in force not allowed for this order type")]
     TifNotAllowed = 3014,
@@ -486,6 +495,9 @@ impl Event {
     }
 }
 
+/// Default `BookConfig::max_qty`: 10^12 lots.
+pub const DEFAULT_MAX_QTY: i64 = 1_000_000_000_000;
+
 /// Static book parameters for one symbol (from the symbol's config).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BookConfig {
@@ -493,11 +505,18 @@ pub struct BookConfig {
     pub min_price: i64,
     /// Highest accepted limit/stop/protection price in ticks.
     pub max_price: i64,
+    /// Largest order (and amend) quantity in lots. Bounding it keeps every level total, FOK
+    /// count and volume far from i64 overflow.
+    pub max_qty: i64,
 }
 
 impl Default for BookConfig {
     fn default() -> Self {
-        BookConfig { min_price: 1, max_price: i64::MAX / 4 }
+        BookConfig {
+            min_price: 1,
+            max_price: i64::MAX / 4,
+            max_qty: DEFAULT_MAX_QTY,
+        }
     }
 }
 

@@ -91,7 +91,7 @@ impl Book {
     /// Amend checks after the target lookup: quantity, price, no-op, post-only crossing.
     fn amend_target(&self, c: &Command) -> Result<u32, BookReject> {
         let i = self.find_target(c)?;
-        if c.qty <= 0 {
+        if c.qty <= 0 || c.qty > self.cfg.max_qty {
             return Err(BookReject::InvalidAmendQty);
         }
         if c.price != 0 && !self.in_range(c.price) {

@@ -13,7 +13,7 @@ use super::Book;
 use crate::types::{BookConfig, OrdType, Side, StpMode, Tif, TradeStats};
 
 const MAGIC: &[u8; 8] = b"CIFTBOOK";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Encoded size of one order.
 const ORDER_SIZE: usize = 12 * 8 + 5;
 
@@ -167,6 +167,7 @@ impl Book {
         w.u32(VERSION);
         w.i64(self.cfg.min_price);
         w.i64(self.cfg.max_price);
+        w.i64(self.cfg.max_qty);
         w.u64(self.next_id);
         w.u64(self.next_trade_id);
         w.u64(self.next_arrival);
@@ -213,6 +214,7 @@ impl Book {
         let cfg = BookConfig {
             min_price: r.i64()?,
             max_price: r.i64()?,
+            max_qty: r.i64()?,
         };
         let mut book = Book::new(cfg);
         book.next_id = r.u64()?;

@@ -31,7 +31,7 @@ impl Book {
         let ord_type = OrdType::from_u8(c.ord_type).ok_or(InvalidOrderType)?;
         let tif = Tif::from_u8(c.tif).ok_or(InvalidTif)?;
         let stp = StpMode::from_u8(c.stp).ok_or(InvalidStpMode)?;
-        if c.qty <= 0 {
+        if c.qty <= 0 || c.qty > self.cfg.max_qty {
             return Err(InvalidQuantity);
         }
         if c.display_qty != 0

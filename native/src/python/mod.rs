@@ -149,14 +149,19 @@ impl PyBook {
     #[pyo3(signature = (
         min_price = BookConfig::default().min_price,
         max_price = BookConfig::default().max_price,
+        max_qty = BookConfig::default().max_qty,
     ))]
-    fn new(min_price: i64, max_price: i64) -> PyResult<PyBook> {
+    fn new(min_price: i64, max_price: i64, max_qty: i64) -> PyResult<PyBook> {
         if min_price < 1 || max_price < min_price {
             return Err(PyValueError::new_err("need 1 <= min_price <= max_price"));
+        }
+        if max_qty < 1 {
+            return Err(PyValueError::new_err("need max_qty >= 1"));
         }
         Ok(PyBook::wrap(Book::new(BookConfig {
             min_price,
             max_price,
+            max_qty,
         })))
     }
 

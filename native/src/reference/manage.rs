@@ -33,7 +33,7 @@ impl ReferenceBook {
 
     pub(super) fn amend(&mut self, cmd: &Command, out: &mut Vec<Event>) -> Result<(), BookReject> {
         let (mut order, place) = self.target(cmd)?;
-        if cmd.qty <= 0 {
+        if cmd.qty <= 0 || cmd.qty > self.cfg.max_qty {
             return Err(BookReject::InvalidAmendQty);
         }
         if cmd.price != 0 && !self.in_range(cmd.price) {

@@ -36,7 +36,7 @@ impl ReferenceBook {
         let ord_type = OrdType::from_u8(cmd.ord_type).ok_or(InvalidOrderType)?;
         let tif = Tif::from_u8(cmd.tif).ok_or(InvalidTif)?;
         let stp = StpMode::from_u8(cmd.stp).ok_or(InvalidStpMode)?;
-        if cmd.qty <= 0 {
+        if cmd.qty <= 0 || cmd.qty > self.cfg.max_qty {
             return Err(InvalidQuantity);
         }
         let iceberg_ok =

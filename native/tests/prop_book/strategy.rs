@@ -16,6 +16,8 @@ use proptest::sample::{select, Index};
 pub const CFG: BookConfig = BookConfig {
     min_price: 90,
     max_price: 110,
+    // Below the largest generated quantity (12), so the bound is exercised in both books.
+    max_qty: 11,
 };
 
 /// A price that is usually valid and sometimes not.

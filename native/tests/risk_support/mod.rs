@@ -29,6 +29,7 @@ impl H {
                     Book::new(BookConfig {
                         min_price: 1,
                         max_price: 1_000_000_000,
+                        max_qty: cift_native::types::DEFAULT_MAX_QTY,
                     }),
                 )
             })

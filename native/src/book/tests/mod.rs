@@ -22,6 +22,7 @@ use crate::types::{
 pub(super) const CFG: BookConfig = BookConfig {
     min_price: 1,
     max_price: 1_000_000,
+    max_qty: 1_000_000,
 };
 
 /// Command builder: new orders default to a GTC limit of account 1.

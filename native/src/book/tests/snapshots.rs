@@ -115,8 +115,8 @@ fn restore_refuses_a_consistent_checksum_over_an_inconsistent_book() {
     let mut h = H::new();
     h.setup([C::buy(100, 1), C::sell(101, 1)]);
     let mut s = h.book.snapshot();
-    // Header 92 bytes; bid side: count, level (price, count), one 101-byte order; then asks.
-    let ask_level = 92 + 4 + 12 + 101 + 4;
+    // Header 100 bytes; bid side: count, level (price, count), one 101-byte order; then asks.
+    let ask_level = 100 + 4 + 12 + 101 + 4;
     let ask_order_price = ask_level + 12 + 32;
     for at in [ask_level, ask_order_price] {
         s[at..at + 8].copy_from_slice(&99i64.to_le_bytes());

@@ -64,6 +64,7 @@ impl Harness {
             book: ReferenceBook::new(BookConfig {
                 min_price: 90,
                 max_price: 110,
+                max_qty: 1_000,
             }),
             seq: 0,
         }
