@@ -1,0 +1,40 @@
+"""Book actor: one per symbol, owns that symbol's native order book.
+
+Each batch of sequenced commands goes through `Book.apply` in one call (GIL released while
+matching); the events go on to publishing as one item (publishing full: the book holds).
+"""
+
+from __future__ import annotations
+
+from actors.base import Actor
+from actors.items import BookBatch, Reports
+from actors.publishing import PublishingActor
+from engine.book import COMMAND_SIZE, EVENT_SIZE, Book
+
+__all__ = ["BookActor"]
+
+
+class BookActor(Actor[BookBatch]):
+    def __init__(self, symbol: str, index: int, book: Book, capacity: int, batch_max: int) -> None:
+        super().__init__(f"book:{symbol}", capacity, batch_max)
+        self.symbol = symbol
+        self.index = index
+        self.book = book
+        self.publishing: PublishingActor | None = None
+        self.commands = 0
+
+    def connect(self, publishing: PublishingActor) -> None:
+        self.publishing = publishing
+
+    def handle(self, batch: list[BookBatch]) -> None:
+        assert self.publishing is not None, "not connected"
+        commands = batch[0].commands if len(batch) == 1 else b"".join(b.commands for b in batch)
+        self.commands += len(commands) // COMMAND_SIZE
+        events = self.book.apply(commands)
+        if events:
+            last = batch[-1]
+            self.send(
+                self.publishing,
+                Reports(events, self.index, b"", last.last_seq, batch[0].t_recv),
+                len(events) // EVENT_SIZE,
+            )

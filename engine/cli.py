@@ -1,0 +1,419 @@
+"""`cift-engine` (and `python -m engine`): run the daemon, check a config, talk to a daemon.
+
+    cift-engine run [--config FILE] [--data-dir DIR]
+    cift-engine check-config FILE
+    cift-engine order SYMBOL buy|sell QTY [PRICE] [--type ...] [--tif ...] ...
+    cift-engine cancel SYMBOL (--order-id N | --client-id N)
+    cift-engine book SYMBOL [--depth N] [--watch SECONDS]
+    cift-engine status
+
+Every command takes `--json` (machine-readable output). The talking commands find the daemon
+from `--config`/`--data-dir` (the ports it bound, from DATA_DIR/daemon.json, else the configured
+ones) unless `--host`/`--port`/`--http` say where. Exit codes: 0 ok, 1 failure (a rejected
+order, a daemon that failed), 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+
+from engine import config as cfg
+from engine.protocol import Report
+
+__all__ = ["main"]
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="machine-readable JSON output")
+
+
+def _where(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="the daemon's config file (to find its ports)")
+    p.add_argument("--data-dir", help="the daemon's data directory (to find its ports)")
+
+
+def _session(p: argparse.ArgumentParser) -> None:
+    _where(p)
+    p.add_argument("--host", help="gateway host (default: from the config)")
+    p.add_argument("--port", type=int, help="gateway port (default: from the config)")
+    p.add_argument("--account", type=int, default=1, help="account id (default 1)")
+    p.add_argument("--token", default="demo", help="logon token (default 'demo')")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for the engine")
+
+
+def _http(p: argparse.ArgumentParser) -> None:
+    _where(p)
+    p.add_argument("--http", help="HOST:PORT of the daemon's HTTP endpoint (default: from config)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="cift-engine", description="The CIFT order-matching engine.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run the daemon (embedded defaults without --config)")
+    p.add_argument("--config", help="TOML config file (overrides config/default.toml)")
+    p.add_argument("--data-dir", help="data directory (overrides process.data_dir)")
+
+    p = sub.add_parser("check-config", help="validate a config file without starting")
+    p.add_argument("file")
+    _common(p)
+
+    p = sub.add_parser("order", help="send one order and print its reports")
+    p.add_argument("symbol")
+    p.add_argument("side", choices=["buy", "sell"])
+    p.add_argument("qty", type=int)
+    p.add_argument("price", type=int, nargs="?", default=0, help="limit price in price units")
+    p.add_argument(
+        "--type", default="limit", choices=["limit", "market", "stop-market", "stop-limit"]
+    )
+    p.add_argument("--tif", default=None, choices=["gtc", "day", "gtd", "ioc", "fok"])
+    p.add_argument("--stop-price", type=int, default=0)
+    p.add_argument("--display-qty", type=int, default=0, help="iceberg display size")
+    p.add_argument("--expire-ts", type=int, default=0, help="GTD expiry (ns since the epoch)")
+    p.add_argument("--post-only", action="store_true")
+    p.add_argument(
+        "--stp",
+        default="none",
+        choices=["none", "cancel-incoming", "cancel-resting", "cancel-both", "decrement-cancel"],
+    )
+    p.add_argument("--client-id", type=int, default=0, help="client order id (default: none)")
+    _session(p)
+    _common(p)
+
+    p = sub.add_parser("cancel", help="cancel one order and print the result")
+    p.add_argument("symbol")
+    p.add_argument("--order-id", type=int, default=0)
+    p.add_argument("--client-id", type=int, default=0)
+    _session(p)
+    _common(p)
+
+    p = sub.add_parser("book", help="L2 depth of a symbol as a table")
+    p.add_argument("symbol")
+    p.add_argument("--depth", type=int, default=10)
+    p.add_argument("--watch", type=float, default=0.0, help="refresh every N seconds (Ctrl-C)")
+    _http(p)
+    _common(p)
+
+    p = sub.add_parser("status", help="symbols, sessions, queue depths, orders/s")
+    _http(p)
+    _common(p)
+    return ap
+
+
+# ---------------------------------------------------------------- finding the daemon
+
+
+def _load(args: argparse.Namespace) -> cfg.Config:
+    config = cfg.load(args.config)
+    if getattr(args, "data_dir", None):
+        config = config.with_data_dir(args.data_dir)
+    return config
+
+
+def _runtime(config: cfg.Config) -> dict[str, Any]:
+    from engine.daemon import RUNTIME_FILE
+
+    try:
+        info: dict[str, Any] = orjson.loads((config.data_dir / RUNTIME_FILE).read_bytes())
+        return info
+    except (OSError, ValueError):
+        return {}
+
+
+def _gateway_address(args: argparse.Namespace) -> tuple[str, int]:
+    config = _load(args)
+    port = args.port or _runtime(config).get("gateway_port") or config.gateway.port
+    return args.host or config.gateway.host, int(port)
+
+
+def _http_address(args: argparse.Namespace) -> str:
+    if args.http:
+        return str(args.http)
+    config = _load(args)
+    port = _runtime(config).get("http_port") or config.http.port
+    return f"{config.http.host}:{port}"
+
+
+def _get(address: str, path: str) -> Any:
+    try:
+        with urllib.request.urlopen(f"http://{address}{path}", timeout=5) as r:
+            return orjson.loads(r.read())
+    except urllib.error.HTTPError as e:
+        raise SystemExit(f"error: {e.read().decode().strip() or e}") from None
+    except (urllib.error.URLError, OSError) as e:
+        raise SystemExit(f"error: no daemon at http://{address} ({e})") from None
+
+
+# ---------------------------------------------------------------- output
+
+
+def _price(p: int, precision: int) -> str:
+    if precision == 0:
+        return str(p)
+    sign = "-" if p < 0 else ""
+    whole, frac = divmod(abs(p), 10**precision)
+    return f"{sign}{whole}.{frac:0{precision}d}"
+
+
+def _describe(r: Report, precision: int) -> str:
+    px = _price(r.price, precision)
+    ids = f"order {r.order_id}" + (f" (client {r.client_order_id})" if r.client_order_id else "")
+    if r.kind == "ack":
+        stop = f" stop {_price(r.stop_price, precision)}" if r.is_stop else ""
+        return f"accepted   {r.symbol} {ids}: {r.side} {r.qty} @ {px}{stop}"
+    if r.kind == "reject":
+        return f"rejected   {r.symbol} {ids}: {r.code} {r.text}"
+    if r.kind == "fill":
+        role = "taker" if r.aggressor else "maker"
+        return (
+            f"filled     {r.symbol} {ids}: {r.side} {r.qty} @ {px} ({role}, trade {r.trade_id}),"
+            f" {r.leaves} open"
+        )
+    if r.kind == "cancelled":
+        return f"cancelled  {r.symbol} {ids}: {r.qty} ({r.reason}), {r.leaves} open"
+    if r.kind == "replaced":
+        return f"replaced   {r.symbol} {ids}: {r.qty} @ {px}"
+    if r.kind == "triggered":
+        return f"triggered  {r.symbol} {ids}: {r.side} {r.qty} @ {px}"
+    if r.kind == "logout":
+        return f"logout     {r.code} {r.text}"
+    return f"{r.kind}"
+
+
+def _report_json(r: Report) -> dict[str, Any]:
+    d = asdict(r)
+    d.pop("symbols", None)
+    return d
+
+
+# ---------------------------------------------------------------- commands
+
+
+async def _send_and_collect(args: argparse.Namespace, send: Any) -> int:
+    from engine.client import Client, ClosedError, LogonError
+
+    host, port = _gateway_address(args)
+    try:
+        client = await Client.connect(host, port, args.account, args.token, timeout=args.timeout)
+    except LogonError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"error: no daemon at {host}:{port} ({e})", file=sys.stderr)
+        return 1
+    async with client:
+        precision = {n: s.price_precision for n, s in client.symbols.items()}
+        try:
+            match = await send(client)
+            first = await client.wait_until(match, args.timeout)
+            # Everything else this command caused was written with its first report; a
+            # heartbeat round trip collects it.
+            reports = first + await client.sync(args.timeout)
+            await client.logout(args.timeout)
+        except (TimeoutError, ClosedError) as e:
+            print(f"error: {e or 'no answer from the engine'}", file=sys.stderr)
+            return 1
+    shown = [r for r in reports if r.kind not in ("heartbeat", "logout")]
+    if args.json:
+        print(json.dumps([_report_json(r) for r in shown], indent=2))
+    else:
+        for r in shown:
+            print(_describe(r, precision.get(r.symbol, 0)))
+    return 1 if any(r.kind == "reject" for r in shown) else 0
+
+
+def _order(args: argparse.Namespace) -> int:
+    tif = args.tif or ("ioc" if args.type in ("market", "stop-market") else "gtc")
+
+    async def send(client: Any) -> Any:
+        cid = await client.new_order(
+            args.symbol,
+            args.side,
+            args.qty,
+            args.price,
+            client_order_id=args.client_id or 0,
+            ord_type=args.type,
+            tif=tif,
+            stop_price=args.stop_price,
+            display_qty=args.display_qty,
+            expire_ts=args.expire_ts,
+            stp=args.stp,
+            post_only=args.post_only,
+        )
+        # This session sends one order: its first ack or reject is the answer.
+        return lambda r: r.client_order_id == cid and r.kind in ("ack", "reject")
+
+    return asyncio.run(_send_and_collect(args, send))
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    if not args.order_id and not args.client_id:
+        print("error: give --order-id or --client-id", file=sys.stderr)
+        return 2
+
+    async def send(client: Any) -> Any:
+        await client.cancel(args.symbol, args.order_id, args.client_id)
+
+        def match(r: Report) -> bool:
+            ours = r.order_id == args.order_id if args.order_id else True
+            return ours and r.kind in ("cancelled", "reject")
+
+        return match
+
+    return asyncio.run(_send_and_collect(args, send))
+
+
+def _book_table(d: dict[str, Any]) -> str:
+    p = int(d["price_precision"])
+    bids, asks = d["bids"], d["asks"]
+    lines = [
+        f"{d['symbol']}   last {_price(d['last_price'], p) if d['last_price'] else '-'}",
+        f"{'orders':>7} {'qty':>10} {'bid':>12} | {'ask':<12} {'qty':<10} {'orders':<7}",
+    ]
+    for i in range(max(len(bids), len(asks), 1)):
+        left = (
+            f"{bids[i][2]:>7} {bids[i][1]:>10} {_price(bids[i][0], p):>12}"
+            if i < len(bids)
+            else " " * 31
+        )
+        right = (
+            f"{_price(asks[i][0], p):<12} {asks[i][1]:<10} {asks[i][2]:<7}" if i < len(asks) else ""
+        )
+        lines.append(f"{left} | {right}".rstrip())
+    return "\n".join(lines)
+
+
+def _book(args: argparse.Namespace) -> int:
+    import time
+
+    address = _http_address(args)
+    while True:
+        d = _get(address, f"/book/{args.symbol}?depth={args.depth}")
+        if args.json:
+            print(json.dumps(d))
+        else:
+            if args.watch:
+                print("\x1b[2J\x1b[H", end="")
+            print(_book_table(d))
+        if not args.watch:
+            return 0
+        try:
+            time.sleep(args.watch)
+        except KeyboardInterrupt:
+            return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    d = _get(_http_address(args), "/status")
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    g = d["gateway"]
+    print(
+        f"cift-engine {d['version']}  pid {d['pid']}  {d['state']}  up {d['uptime_s']:.0f} s  "
+        f"gateway :{g['port']}{'  BACKPRESSURE' if g['backpressure'] else ''}"
+    )
+    print(
+        f"orders/s {d['orders_per_s']:.1f}   sequenced {d['sequenced']}   "
+        f"durable seq {d['durable_seq']}"
+    )
+    print(f"\n{'symbol':<10} {'orders':>8} {'best bid':>14} {'best ask':>14} {'last':>12}")
+    for s in d["symbols"]:
+        p = s["price_precision"]
+
+        def best(level: list[int] | None, prec: int = p) -> str:
+            return f"{level[1]}@{_price(level[0], prec)}" if level else "-"
+
+        last = _price(s["last_price"], p) if s["last_price"] else "-"
+        print(
+            f"{s['name']:<10} {s['orders']:>8} {best(s['best_bid']):>14} "
+            f"{best(s['best_ask']):>14} {last:>12}"
+        )
+    print(f"\n{'queue':<16} {'state':<9} {'depth':>8} {'capacity':>9} {'batches':>9}")
+    for q in d["queues"]:
+        print(
+            f"{q['actor']:<16} {q['state']:<9} {q['depth']:>8} {q['capacity']:>9} {q['batches']:>9}"
+        )
+    print(f"\nsessions: {len(d['sessions'])}")
+    for s in d["sessions"]:
+        print(
+            f"  #{s['session']:<5} account {s['account']:<8} {s['peer']:<22} "
+            f"in {s['bytes_in']} B  out {s['bytes_out']} B"
+        )
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    try:
+        c = cfg.load(args.file)
+    except cfg.ConfigError as e:
+        if args.json:
+            print(json.dumps({"ok": False, "file": e.file, "key": e.key, "error": e.message}))
+        else:
+            print(f"config error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"ok": True, "file": args.file, "symbols": [s.name for s in c.symbols]}))
+    else:
+        print(
+            f"{args.file}: ok ({len(c.symbols)} symbols, {len(c.accounts)} accounts, "
+            f"gateway {c.gateway.host}:{c.gateway.port})"
+        )
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    import uvloop
+
+    from engine import jsonlog
+    from engine.daemon import StartError, serve
+
+    try:
+        config = _load(args)
+    except cfg.ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    jsonlog.configure(config.process.log_level, json=config.process.log_format == "json")
+    try:
+        return uvloop.run(serve(config))
+    except StartError as e:
+        logging.getLogger("engine.daemon").error("cannot start: %s", e)
+        return 1
+
+
+_COMMANDS = {
+    "run": _run,
+    "check-config": _check_config,
+    "order": _order,
+    "cancel": _cancel,
+    "book": _book,
+    "status": _status,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command not in ("run", "check-config"):
+        try:
+            _load(args)
+        except cfg.ConfigError as e:
+            print(f"config error: {e}", file=sys.stderr)
+            return 2
+    try:
+        return _COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

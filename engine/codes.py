@@ -1,0 +1,57 @@
+"""Reject and disconnect codes of the gateway (1xxx) and risk (2xxx) stages, with their texts.
+
+The book's codes (3xxx) are `engine.book.RejectCode`. Codes travel in `Reject.code` and
+`Logout.code` (engine/schema/cift.capnp) and label the `cift_rejects_total` metric. The native
+table (`native/src/wire/codes.rs`) is the source; tests pin this mirror to it. `text(code)` knows
+every stage's codes.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+from engine.wire import code_text
+
+__all__ = ["GatewayCode", "RiskCode", "stage", "text"]
+
+
+class GatewayCode(IntEnum):
+    """Per-frame rejects (the session goes on) and disconnect reasons (a Logout, then close)."""
+
+    FRAME_TOO_LARGE = 1001
+    BAD_FRAME_LENGTH = 1002
+    MALFORMED_MESSAGE = 1003
+    UNKNOWN_MESSAGE = 1004
+    NOT_LOGGED_ON = 1005
+    LOGON_REFUSED = 1006
+    ALREADY_LOGGED_ON = 1007
+    ACCOUNT_IN_USE = 1008
+    SLOW_CONSUMER = 1009
+    IDLE_TIMEOUT = 1010
+    SHUTTING_DOWN = 1011
+    TOO_MANY_SESSIONS = 1012
+    LOGOUT = 1013
+    UNSUPPORTED_VERSION = 1014
+    TRUNCATED_FRAME = 1015
+
+
+class RiskCode(IntEnum):
+    """The risk actor's basic pre-trade checks (numbers shared with the full risk engine)."""
+
+    UNKNOWN_SYMBOL = 2001
+    TICK_MULTIPLE = 2006
+    LOT_MULTIPLE = 2007
+    QTY_ABOVE_MAX = 2009
+    PRICE_BAND = 2012
+    MARKET_PRICE_BAND = 2013
+
+
+def text(code: int) -> str:
+    """The text of any stage's code ("unknown code N" if there is none)."""
+    found = code_text(code)
+    return found if found is not None else f"unknown code {code}"
+
+
+def stage(code: int) -> str:
+    """gateway, risk, book or unknown, by code range."""
+    return {1: "gateway", 2: "risk", 3: "book"}.get(code // 1000, "unknown")

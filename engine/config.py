@@ -1,0 +1,383 @@
+"""Configuration: TOML files -> frozen dataclasses, every default in config/default.toml.
+
+`load(path)` reads the defaults, overlays the file key by key (a `[[symbols]]` or `[[accounts]]`
+list in the file replaces the default list), and checks everything: an unknown key, a value of
+the wrong type or out of range raises `ConfigError` naming the file and the key — the CLI prints
+it and exits 2, never a traceback. `load(None)` is the embedded defaults.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = [
+    "DEFAULT_FILE",
+    "AccountConfig",
+    "BatchConfig",
+    "ClockConfig",
+    "Config",
+    "ConfigError",
+    "GatewayConfig",
+    "HttpConfig",
+    "JournalConfig",
+    "ProcessConfig",
+    "QueueConfig",
+    "ServicesConfig",
+    "ShutdownConfig",
+    "SymbolConfig",
+    "load",
+]
+
+DEFAULT_FILE = Path(__file__).resolve().parent.parent / "config" / "default.toml"
+
+
+class ConfigError(Exception):
+    """A configuration problem: which file, which key, what is wrong."""
+
+    def __init__(self, file: str, key: str, message: str) -> None:
+        super().__init__(f"{file}: {key}: {message}" if key else f"{file}: {message}")
+        self.file = file
+        self.key = key
+        self.message = message
+
+
+Check = Callable[[Any], str | None]
+
+
+def _check(check: Check) -> Any:
+    """A dataclass field validated by `check` (returns an error message or None)."""
+    return field(metadata={"check": check})
+
+
+def _range(lo: float, hi: float | None = None) -> Check:
+    def check(v: Any) -> str | None:
+        if v < lo or (hi is not None and v > hi):
+            return f"must be in {lo}..{hi}" if hi is not None else f"must be >= {lo}"
+        return None
+
+    return check
+
+
+def _one_of(*choices: str) -> Check:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}"
+
+
+def _false(v: Any) -> str | None:
+    return None if v is False else "not available in this build yet (must be false)"
+
+
+def _cpus(v: Any) -> str | None:
+    return None if all(c >= 0 for c in v) else "CPU ids must be >= 0"
+
+
+def _name(v: Any) -> str | None:
+    ok = 0 < len(v) <= 32 and all(c.isalnum() or c in "-_./" for c in v)
+    return None if ok else "must be 1..32 characters of letters, digits, - _ . /"
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    data_dir: str
+    cpu_affinity: tuple[int, ...] = _check(_cpus)
+    log_level: str = _check(_one_of("debug", "info", "warning", "error"))
+    log_format: str = _check(_one_of("text", "json"))
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    host: str
+    port: int = _check(_range(0, 65535))
+    max_frame_bytes: int = _check(_range(64, 16 << 20))
+    max_sessions: int = _check(_range(1))
+    output_buffer_bytes: int = _check(_range(4096))
+    idle_timeout_s: float = _check(_range(0))
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    enabled: bool
+    host: str
+    port: int = _check(_range(0, 65535))
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    risk: int = _check(_range(1))
+    book: int = _check(_range(1))
+    persistence: int = _check(_range(1))
+    publishing: int = _check(_range(1))
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    max_records: int = _check(_range(1))
+
+
+@dataclass(frozen=True)
+class JournalConfig:
+    fsync: str = _check(_one_of("none", "batch"))
+
+
+@dataclass(frozen=True)
+class ClockConfig:
+    advance_interval_ms: int = _check(_range(0))
+
+
+@dataclass(frozen=True)
+class ShutdownConfig:
+    drain_timeout_s: float = _check(_range(0.1))
+
+
+@dataclass(frozen=True)
+class ServicesConfig:
+    nats: bool = _check(_false)
+    postgres: bool = _check(_false)
+    redis: bool = _check(_false)
+    clickhouse: bool = _check(_false)
+
+
+@dataclass(frozen=True)
+class SymbolConfig:
+    name: str = _check(_name)
+    tick_size: int = _check(_range(1))
+    lot_size: int = _check(_range(1))
+    price_precision: int = _check(_range(0, 18))
+    min_price: int = _check(_range(1))
+    max_price: int = _check(_range(1, (1 << 61) - 1))
+    reference_price: int = _check(_range(0))
+    price_band_bps: int = _check(_range(0, 1_000_000))
+    max_order_qty: int = _check(_range(1))
+
+    def rules(self) -> tuple[int, int, int, int, int, int, int]:
+        """The sequencer's rule tuple (engine._native.Sequencer)."""
+        return (
+            self.tick_size,
+            self.lot_size,
+            self.min_price,
+            self.max_price,
+            self.reference_price,
+            self.price_band_bps,
+            self.max_order_qty,
+        )
+
+    def spec(self) -> tuple[str, int, int, int, int, int, int]:
+        """What sessions are told at logon (engine._native.Publisher)."""
+        return (
+            self.name,
+            self.tick_size,
+            self.lot_size,
+            self.price_precision,
+            self.min_price,
+            self.max_price,
+            self.max_order_qty,
+        )
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    id: int = _check(_range(1, (1 << 63) - 1))
+    token: str = _check(lambda v: None if v else "must not be empty")
+    cancel_on_disconnect: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    process: ProcessConfig
+    gateway: GatewayConfig
+    http: HttpConfig
+    queues: QueueConfig
+    batch: BatchConfig
+    journal: JournalConfig
+    clock: ClockConfig
+    shutdown: ShutdownConfig
+    services: ServicesConfig
+    symbols: tuple[SymbolConfig, ...]
+    accounts: tuple[AccountConfig, ...]
+    # Where the values came from: the file given, or the defaults file.
+    source: str = ""
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.process.data_dir)
+
+    def symbol_index(self) -> dict[str, int]:
+        return {s.name: i for i, s in enumerate(self.symbols)}
+
+    def account(self, account_id: int) -> AccountConfig | None:
+        for a in self.accounts:
+            if a.id == account_id:
+                return a
+        return None
+
+    def with_data_dir(self, data_dir: str | Path) -> Config:
+        process = dataclasses.replace(self.process, data_dir=str(data_dir))
+        return dataclasses.replace(self, process=process)
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    "process": ProcessConfig,
+    "gateway": GatewayConfig,
+    "http": HttpConfig,
+    "queues": QueueConfig,
+    "batch": BatchConfig,
+    "journal": JournalConfig,
+    "clock": ClockConfig,
+    "shutdown": ShutdownConfig,
+    "services": ServicesConfig,
+}
+_LISTS: dict[str, type[Any]] = {"symbols": SymbolConfig, "accounts": AccountConfig}
+
+T = TypeVar("T")
+
+
+def _type_error(want: Any, value: Any) -> str | None:
+    """Why `value` is not of the annotated type `want`, or None."""
+    origin = typing.get_origin(want)
+    if origin is tuple:
+        if not isinstance(value, list):
+            return "must be a list"
+        (item, _) = typing.get_args(want)
+        if any(_type_error(item, v) is not None for v in value):
+            return f"must be a list of {item.__name__} values"
+        return None
+    if want is bool:
+        return None if isinstance(value, bool) else "must be true or false"
+    if want is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return None if ok else "must be an integer"
+    if want is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok else "must be a number"
+    if want is str:
+        return None if isinstance(value, str) else "must be a string"
+    raise TypeError(f"unsupported config type {want!r}")  # a bug in this module, not input
+
+
+def _build(cls: type[T], raw: Mapping[str, Any], key: str, origin: Callable[[str], str]) -> T:
+    """Check `raw` against dataclass `cls` (the table at `key`) and build it."""
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}  # type: ignore[arg-type]
+    for name in raw:
+        if name not in fields:
+            raise ConfigError(origin(f"{key}.{name}"), f"{key}.{name}", "unknown key")
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        path = f"{key}.{name}"
+        if name not in raw:
+            if f.default is not dataclasses.MISSING:
+                values[name] = f.default
+                continue
+            raise ConfigError(origin(path), path, "missing")
+        value = raw[name]
+        if (msg := _type_error(hints[name], value)) is not None:
+            raise ConfigError(origin(path), path, msg)
+        if isinstance(value, list):
+            value = tuple(value)
+        if hints[name] is float:
+            value = float(value)
+        check: Check | None = f.metadata.get("check")
+        if check is not None and (msg := check(value)) is not None:
+            raise ConfigError(origin(path), path, msg)
+        values[name] = value
+    return cls(**values)
+
+
+def _merge(defaults: dict[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(defaults)
+    for k, v in overlay.items():
+        if isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = _merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def _has(tree: Mapping[str, Any], path: str) -> bool:
+    node: Any = tree
+    for part in path.replace("[", ".").replace("]", "").split("."):
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        elif isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            return False
+    return True
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "", "file not found") from None
+    except OSError as e:
+        raise ConfigError(str(path), "", f"cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(str(path), "", f"not valid TOML: {e}") from None
+
+
+def load(path: str | Path | None = None) -> Config:
+    """The configuration: defaults overlaid with `path` (None: defaults only)."""
+    defaults = _read(DEFAULT_FILE)
+    overlay = _read(Path(path)) if path is not None else {}
+    file = str(path) if path is not None else str(DEFAULT_FILE)
+
+    def origin(key: str) -> str:
+        """The file a key's value came from (a list comes whole from one file)."""
+        top = key.split(".")[0].split("[")[0]
+        found = top in overlay if top in _LISTS else _has(overlay, key)
+        return file if path is not None and found else str(DEFAULT_FILE)
+
+    for name in overlay:
+        if name not in _SECTIONS and name not in _LISTS:
+            raise ConfigError(file, name, "unknown section")
+    raw = _merge(defaults, overlay)
+    sections: dict[str, Any] = {}
+    for name, cls in _SECTIONS.items():
+        table = raw.get(name, {})
+        if not isinstance(table, dict):
+            raise ConfigError(origin(name), name, "must be a table")
+        sections[name] = _build(cls, table, name, origin)
+    lists: dict[str, Any] = {}
+    for name, cls in _LISTS.items():
+        items = raw.get(name, [])
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ConfigError(origin(name), name, "must be an array of tables ([[...]])")
+        lists[name] = tuple(
+            _build(cls, item, f"{name}[{i}]", origin) for i, item in enumerate(items)
+        )
+    config = Config(**sections, **lists, source=file)
+    _check_whole(config, origin)
+    return config
+
+
+def _check_whole(config: Config, origin: Callable[[str], str]) -> None:
+    """Checks across keys."""
+    if not config.symbols:
+        raise ConfigError(origin("symbols"), "symbols", "at least one symbol is needed")
+    seen: set[str] = set()
+    for i, s in enumerate(config.symbols):
+        key = f"symbols[{i}]"
+        if s.name in seen:
+            raise ConfigError(origin(key), f"{key}.name", f"duplicate symbol {s.name!r}")
+        seen.add(s.name)
+        if s.min_price > s.max_price:
+            raise ConfigError(origin(key), f"{key}.min_price", "must be <= max_price")
+        if s.min_price % s.tick_size or s.max_price % s.tick_size:
+            raise ConfigError(
+                origin(key), f"{key}.tick_size", "min_price and max_price must be multiples of it"
+            )
+    ids: set[int] = set()
+    for i, a in enumerate(config.accounts):
+        key = f"accounts[{i}]"
+        if a.id in ids:
+            raise ConfigError(origin(key), f"{key}.id", f"duplicate account {a.id}")
+        ids.add(a.id)
+    if config.http.enabled and config.http.port != 0 and config.http.port == config.gateway.port:
+        raise ConfigError(origin("http.port"), "http.port", "must differ from gateway.port")

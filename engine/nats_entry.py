@@ -1,0 +1,851 @@
+"""NATS order entry: request/reply on `orders.<symbol>` and durable entry through JetStream
+(`orders.durable.<symbol>`), producing the same command records as the TCP gateway.
+
+Payloads are the TCP protocol's: one or more frames (u32 LE length + one Cap'n Proto
+ClientMessage, engine/schema/cift.capnp), decoded by the same Rust `WireDecoder`, so bad input
+gets the same reject codes. With header `Cift-Format: json` the payload is a JSON object (or a
+list of them) in the schema's names, `{"type": "newOrder", "symbol": "AAPL", "side": "buy", ...}`,
+turned into the same frames first. Identity: headers `Cift-Account` and `Cift-Token` (the
+account's token from the config's [[accounts]]); every command acts for that account only.
+
+Commands go to the pipeline in batches (`EntryBatch`, through the `submit` coroutine given at
+construction; it waits while the pipeline is full, and then so does intake). The pipeline calls
+`EntryBatch.sequenced(journal, rejects)` when risk has sequenced the batch (alone, before the
+journal write): that is how replies and JetStream messages are tied to engine sequence numbers.
+Then `mark_durable(seq)` (journal) and `on_reports(batch)` (released event batches) drive acks
+and replies. docs/nats.md has the protocol, the JetStream design and the wiring.
+
+Request/reply: the reply is every report the request's commands caused for the account (frames,
+or a JSON list, numbered 1..n by `seq`), sent once each command's events are released; a mass
+cancel counts as answered once durable (its Cancelled reports go to `exec.<account>`).
+
+JetStream: stream `stream` over `orders.durable.>` (work queue, file storage, dedup window),
+one durable pull consumer per symbol, explicit acks. A message is acked once its command is
+durable in the journal; before the journal write, `(stream seq, engine seq)` is appended to the
+tie log (`nats-entry.tie`). At start, a tie whose engine seq the journal has marks that stream
+message as applied: if it comes again it is acked and skipped; every other message is applied.
+Poison (undecodable, unknown account) is acked with AckTerm, never redelivered; its reject goes to
+`on_rejects` (-> exec.<account>) when the account is known.
+
+Bounds: at most `max_pending` commands decoded but not yet handed on (then the NATS callbacks
+wait, nats-py's subscription limit drops beyond it, and JetStream keeps the rest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import os
+import struct
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import NotFoundError
+
+from engine.book import COMMAND_SIZE, EVENT_SIZE, CmdKind
+from engine.codes import GatewayCode
+from engine.nats_publish import ReportsLike, SymbolSpec, ensure_stream, side_name
+from engine.protocol import FRAME_HEADER, schema
+from engine.wire import JOURNAL_ENTRY_SIZE, Publisher, WireDecoder, code_text
+
+__all__ = [
+    "HEADER_ACCOUNT",
+    "HEADER_FORMAT",
+    "HEADER_TOKEN",
+    "EntryBatch",
+    "NatsEntry",
+    "NatsEntryConfig",
+    "TieLog",
+    "json_frames",
+    "msg_id",
+    "report_dicts",
+]
+
+log = logging.getLogger(__name__)
+
+HEADER_ACCOUNT = "Cift-Account"
+HEADER_TOKEN = "Cift-Token"
+HEADER_FORMAT = "Cift-Format"
+
+_EVENT = struct.Struct("<4BH2x4Q3q3Q2q")
+_SEQ = struct.Struct("<Q")
+_U32 = struct.Struct("<I")
+_NEW = int(CmdKind.NEW)
+_MASS_CANCEL = int(CmdKind.MASS_CANCEL)
+
+
+def msg_id(account: int, client_order_id: int) -> str:
+    """The `Nats-Msg-Id` of a JetStream new order: JetStream stores a retry of it only once."""
+    return f"{account}-{client_order_id}"
+
+
+def _reject(code: int, account: int, client_id: int = 0) -> bytes:
+    """A gateway `Rejected` event record (seq 0: never sequenced)."""
+    return _EVENT.pack(2, 0, 0, 0, code, 0, 0, account, client_id, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class NatsEntryConfig:
+    subject_prefix: str = "orders"
+    durable_prefix: str = "orders.durable"
+    stream: str = "CIFT_ORDERS"
+    # Durable consumer name prefix; one consumer per symbol: "<consumer>-<symbol>".
+    consumer: str = "cift-engine"
+    ack_wait_s: float = 30.0
+    # JetStream messages delivered and not yet acknowledged, per symbol (the server waits).
+    max_ack_pending: int = 20_000
+    duplicate_window_s: float = 600.0
+    max_frame_bytes: int = 65_536
+    # Commands decoded but not yet handed to the pipeline; then intake waits.
+    max_pending: int = 65_536
+    # fsync the tie log before the journal write (set with journal.fsync = "batch").
+    fsync: bool = False
+    # Every this often: forget ties the consumers' ack floors have passed; rewrite the tie log
+    # once it is bigger than `tie_compact_bytes`.
+    maintain_interval_s: float = 10.0
+    tie_compact_bytes: int = 16 << 20
+
+
+class _Request:
+    """A request/reply request waiting for its reports."""
+
+    __slots__ = ("account", "chunks", "json", "rejects", "reply", "waiting")
+
+    def __init__(self, reply: str, account: int, json: bool) -> None:
+        self.reply = reply
+        self.account = account
+        self.json = json
+        self.rejects: list[tuple[bytes, bytes | None]] = []  # (records, u32 symbols or None)
+        self.chunks: list[tuple[int, bytes]] = []  # (symbol index, event records)
+        self.waiting = 1  # commands not answered yet, +1 until the request is handed on
+
+
+class _Durable:
+    """A JetStream message in flight."""
+
+    __slots__ = ("account", "msg", "stream_seq")
+
+    def __init__(self, msg: Msg, stream_seq: int, account: int) -> None:
+        self.msg = msg
+        self.stream_seq = stream_seq
+        self.account = account
+
+
+_Origin = _Request | _Durable
+
+
+class EntryBatch:
+    """Commands handed to the pipeline: `commands` (COMMAND_SIZE records, account set),
+    `symbols` (one u32 symbol index each), `t_recv`. The pipeline calls `sequenced` once risk
+    has sequenced this batch, alone, before the journal write."""
+
+    __slots__ = ("_entry", "_origins", "commands", "count", "symbols", "t_recv")
+
+    def __init__(
+        self,
+        entry: NatsEntry,
+        commands: bytes,
+        symbols: bytes,
+        origins: list[_Origin],
+        t_recv: float,
+    ) -> None:
+        self._entry = entry
+        self._origins = origins
+        self.commands = commands
+        self.symbols = symbols
+        self.count = len(origins)
+        self.t_recv = t_recv
+
+    def sequenced(self, journal: bytes, rejects: bytes, reject_symbols: bytes = b"") -> None:
+        """`journal`: this batch's journal entries (JOURNAL_ENTRY_SIZE each, seq order);
+        `rejects`: risk `Rejected` event records of the others, in order."""
+        self._entry._sequenced(self, journal, rejects, reject_symbols)
+
+
+Submit = Callable[[EntryBatch], Awaitable[None]]
+
+
+class TieLog:
+    """The tie between JetStream and the journal: `(stream seq, engine seq)` records appended
+    before the journal has the command. `load(last_seq)` keeps the ties the journal confirms."""
+
+    REC = struct.Struct("<QQ")
+
+    def __init__(self, path: Path, fsync: bool) -> None:
+        self.path = path
+        self.fsync = fsync
+        self.size = 0
+        self._fd = -1
+
+    def load(self, last_seq: int, floor: int = 0) -> dict[int, int]:
+        """Ties with engine seq <= `last_seq` (applied) and stream seq > `floor` (maybe still
+        in the stream), as stream seq -> engine seq; the file is rewritten to hold just them."""
+        applied: dict[int, int] = {}
+        with contextlib.suppress(FileNotFoundError):
+            data = self.path.read_bytes()
+            whole = len(data) - len(data) % self.REC.size
+            for stream_seq, engine_seq in self.REC.iter_unpack(data[:whole]):
+                if engine_seq <= last_seq and stream_seq > floor:
+                    applied[stream_seq] = engine_seq
+        self._rewrite(applied.items())
+        return applied
+
+    def _rewrite(self, ties: Iterable[tuple[int, int]]) -> None:
+        self.close()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        data = b"".join(self.REC.pack(s, e) for s, e in ties)
+        tmp.write_bytes(data)
+        if self.fsync:
+            with tmp.open("rb") as f:
+                os.fsync(f.fileno())
+        tmp.replace(self.path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        self.size = len(data)
+
+    def append(self, ties: list[tuple[int, int]]) -> None:
+        data = b"".join(self.REC.pack(s, e) for s, e in ties)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        if self.fsync:
+            os.fsync(self._fd)
+        self.size += len(data)
+
+    def compact(self, keep: Iterable[tuple[int, int]]) -> None:
+        self._rewrite(keep)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+# ---------------------------------------------------------------- JSON variant
+
+
+def _json_frame(obj: Any) -> bytes:
+    """One JSON command object as a request frame (ValueError/KeyError: not a command)."""
+    if not isinstance(obj, dict):
+        raise ValueError("a command must be a JSON object")
+    kind = obj.get("type")
+    if kind not in ("newOrder", "cancel", "replace", "massCancel"):
+        raise KeyError(kind)
+    msg = schema.ClientMessage.new_message()
+    body = msg.init(kind)
+    for key, value in obj.items():
+        if key != "type":
+            setattr(body, key, value)
+    data: bytes = msg.to_bytes()
+    return len(data).to_bytes(FRAME_HEADER.size, "little") + data
+
+
+def json_frames(payload: bytes, account: int) -> tuple[bytes, bytes]:
+    """A JSON payload (an object or a list of objects) -> (request frames, reject records for
+    the objects that are not commands: 1003 malformed, 1004 unknown type)."""
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return b"", _reject(GatewayCode.MALFORMED_MESSAGE, account)
+    frames: list[bytes] = []
+    rejects: list[bytes] = []
+    for obj in doc if isinstance(doc, list) else [doc]:
+        try:
+            frames.append(_json_frame(obj))
+        except KeyError:
+            rejects.append(_reject(GatewayCode.UNKNOWN_MESSAGE, account, _client_id(obj)))
+        except Exception:  # pycapnp: unknown field, wrong type, out of range
+            rejects.append(_reject(GatewayCode.MALFORMED_MESSAGE, account, _client_id(obj)))
+    return b"".join(frames), b"".join(rejects)
+
+
+def _client_id(obj: Any) -> int:
+    v = obj.get("clientOrderId", 0) if isinstance(obj, dict) else 0
+    return v if isinstance(v, int) and 0 <= v < 1 << 64 else 0
+
+
+def report_dicts(
+    events: bytes, account: int, symbol: Callable[[int], str], start: int = 1
+) -> list[dict[str, Any]]:
+    """The reports `events` make for `account`, as JSON-ready dicts with the schema's names
+    (what the Cap'n Proto reply holds), `seq` numbered from `start`. `symbol(i)` names event
+    i's symbol."""
+    out: list[dict[str, Any]] = []
+
+    def report(
+        kind: str, i: int, oid: int, cid: int, side: int, e: tuple[int, ...]
+    ) -> dict[str, Any]:
+        r = {"kind": kind, "seq": start + len(out), "symbol": symbol(i), "orderId": oid}
+        r |= {"clientOrderId": cid, "side": side_name(side), "price": e[9], "qty": e[10]}
+        out.append(r)
+        return r
+
+    for i, e in enumerate(_EVENT.iter_unpack(events)):
+        kind, sd, reason, flags, code, seq, oid, acc, cid, _, _, leaves = e[:12]
+        cntr_id, cntr_acc, cntr_cid, aux, aux2 = e[12:]
+        if kind == 3:  # a trade: a fill for each side that is ours
+            if acc == account:
+                r = report("fill", i, oid, cid, sd, e)
+                r |= {"leaves": leaves, "tradeId": aux, "aggressor": False, "cmdSeq": seq}
+            if cntr_acc == account:
+                r = report("fill", i, cntr_id, cntr_cid, 3 - sd, e)
+                r |= {"leaves": aux2, "tradeId": aux, "aggressor": True, "cmdSeq": seq}
+        elif acc != account:
+            continue
+        elif kind == 1:
+            r = report("ack", i, oid, cid, sd, e)
+            r |= {"leaves": leaves, "stopPrice": aux, "isStop": bool(flags & 1), "cmdSeq": seq}
+        elif kind == 2:
+            r = report("reject", i, oid, cid, sd, e)
+            r |= {"code": code, "text": code_text(code) or "", "cmdSeq": seq}
+        elif kind == 4:
+            r = report("cancelled", i, oid, cid, sd, e)
+            r |= {"leaves": leaves, "reason": _reason(reason), "cmdSeq": seq}
+        elif kind == 5:
+            r = report("replaced", i, oid, cid, sd, e)
+            r |= {"leaves": leaves, "oldPrice": aux, "oldQty": aux2}
+            r |= {"priorityKept": bool(flags & 1), "cmdSeq": seq}
+        elif kind == 6:
+            r = report("triggered", i, oid, cid, sd, e)
+            r |= {"stopPrice": aux, "lastPrice": aux2, "cmdSeq": seq}
+    return out
+
+
+def _reason(raw: int) -> str:
+    names = ("none", "user", "iocRemainder", "fokUnfilled", "selfTrade", "expired", "massCancel")
+    return names[raw] if raw < len(names) else ("marketProtection" if raw == 7 else "none")
+
+
+# ---------------------------------------------------------------- the entry
+
+
+class NatsEntry:
+    """Order entry over NATS. Construct, `start()`, wire `mark_durable` and `on_reports`;
+    `stop_intake()` then `close()` to stop."""
+
+    def __init__(
+        self,
+        nc: NATS,
+        symbols: Sequence[SymbolSpec],
+        accounts: Mapping[int, str],
+        submit: Submit,
+        state_dir: Path,
+        last_seq: int,
+        config: NatsEntryConfig | None = None,
+        on_rejects: Callable[[bytes, bytes], None] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.nc = nc
+        self.config = c = config or NatsEntryConfig()
+        self.names = [s[0] for s in symbols]
+        self.accounts = {a: t.encode() for a, t in accounts.items()}
+        self.submit = submit
+        self.on_rejects = on_rejects or (lambda _events, _symbols: None)
+        self.clock = clock
+        self.last_seq = last_seq
+        self.decoder = WireDecoder(self.names, c.max_frame_bytes)
+        self.replies = Publisher(list(symbols))
+        self.ties = TieLog(state_dir / "nats-entry.tie", c.fsync)
+        # Stream seq -> engine seq of JetStream messages the journal has (from the tie log at
+        # start, then as they become durable), until the consumers' ack floors pass them.
+        self.applied: dict[int, int] = {}
+        self._known: dict[int, _Durable] = {}  # stream seq -> message in flight
+        self._incoming: list[Msg] = []
+        self._arrived = asyncio.Event()
+        self._consumers: list[str] = []
+        self._unacked: deque[tuple[int, _Durable]] = deque()  # (engine seq, message)
+        self._by_seq: dict[int, _Request] = {}
+        self._mass_cancels: deque[tuple[int, _Request]] = deque()  # mass cancels
+        self._durable_seq = 0
+        self._pending: list[tuple[bytes, bytes, list[_Origin], float]] = []
+        self._pending_count = 0
+        self._space = asyncio.Event()
+        self._space.set()
+        self._work = asyncio.Event()
+        self._out: deque[tuple[str, bytes, dict[str, str] | None]] = deque()  # replies
+        self._acks: deque[tuple[Msg, bool]] = deque()  # (message, term)
+        self._out_signal = asyncio.Event()
+        self._subs: list[Any] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._running = False
+        self.stats: dict[str, int] = dict.fromkeys(
+            (
+                "requests",
+                "replies",
+                "commands",
+                "gateway_rejects",
+                "durable_messages",
+                "durable_acked",
+                "durable_skipped",
+                "durable_redelivered",
+                "poison",
+            ),
+            0,
+        )
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def _consumer_name(self, symbol: str) -> str:
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in symbol)
+        return f"{self.config.consumer}-{safe}"
+
+    async def start(self) -> list[asyncio.Task[None]]:
+        """Stream, consumers (fresh, from the oldest unacknowledged message), the tie log, the
+        subscriptions and the tasks (returned for the supervisor)."""
+        c = self.config
+        js = self.nc.jetstream()
+        await ensure_stream(
+            self.nc,
+            StreamConfig(
+                name=c.stream,
+                subjects=[f"{c.durable_prefix}.>"],
+                retention=RetentionPolicy.WORK_QUEUE,
+                storage=StorageType.FILE,
+                duplicate_window=c.duplicate_window_s,
+            ),
+        )
+        info = await js.stream_info(c.stream)
+        self.applied = self.ties.load(self.last_seq, floor=info.state.first_seq - 1)
+        loop = asyncio.get_running_loop()
+        self._running = True
+        self._tasks = [
+            loop.create_task(self._hand_on(), name="nats-entry-intake"),
+            loop.create_task(self._send(), name="nats-entry-replies"),
+            loop.create_task(self._take_incoming(), name="nats-entry-durable"),
+            loop.create_task(self._maintain(), name="nats-entry-maintenance"),
+        ]
+        for name in self.names:
+            # A fresh push consumer: every unacknowledged message is delivered again now (a
+            # work queue keeps exactly those), the tie log says which are applied already.
+            durable = self._consumer_name(name)
+            with contextlib.suppress(NotFoundError):
+                await js.delete_consumer(c.stream, durable)
+            config = ConsumerConfig(
+                durable_name=durable,
+                deliver_subject=self.nc.new_inbox(),
+                filter_subject=f"{c.durable_prefix}.{name}",
+                deliver_policy=DeliverPolicy.ALL,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=c.ack_wait_s,
+                max_ack_pending=c.max_ack_pending,
+                max_deliver=-1,
+            )
+            await js.add_consumer(c.stream, config)
+            self._consumers.append(durable)
+            # Never dropped by nats-py: the server sends at most max_ack_pending unacked.
+            self._subs.append(
+                await js.subscribe_bind(
+                    c.stream,
+                    config,
+                    durable,
+                    cb=self._on_durable,
+                    manual_ack=True,
+                    pending_msgs_limit=c.max_ack_pending + 1024,
+                    pending_bytes_limit=0,
+                )
+            )
+            self._subs.append(
+                await self.nc.subscribe(
+                    f"{c.subject_prefix}.{name}",
+                    cb=self._on_request,
+                    pending_msgs_limit=c.max_pending,
+                )
+            )
+        return list(self._tasks)
+
+    async def stop_intake(self) -> None:
+        """No new requests or JetStream messages (what is in flight still completes)."""
+        self._running = False
+        for sub in self._subs:
+            with contextlib.suppress(NatsError):
+                await sub.unsubscribe()
+        self._subs = []
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """After the pipeline has drained: send the last replies and acks, stop the tasks."""
+        await self.stop_intake()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self._out or self._acks or self._pending:
+                    await asyncio.sleep(0.01)
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self.ties.close()
+
+    # ---------------------------------------------------------------- intake
+
+    def _identity(self, msg: Msg) -> int | bytes:
+        """The account of a message, or a reject record saying why there is none."""
+        h = msg.headers or {}
+        raw, token = h.get(HEADER_ACCOUNT), h.get(HEADER_TOKEN)
+        if raw is None or token is None:
+            return _reject(GatewayCode.NOT_LOGGED_ON, 0)
+        try:
+            account = int(raw)
+        except ValueError:
+            return _reject(GatewayCode.LOGON_REFUSED, 0)
+        want = self.accounts.get(account)
+        if want is None or not hmac.compare_digest(want, token.encode()):
+            return _reject(GatewayCode.LOGON_REFUSED, 0)
+        return account
+
+    def _decode(self, msg: Msg, account: int) -> tuple[bytes, bytes, bytes]:
+        """(command records, u32 symbol indexes, reject records) of a message's payload."""
+        h = msg.headers or {}
+        rejects: list[bytes] = []
+        buf = msg.data
+        if h.get(HEADER_FORMAT, "").lower() == "json":
+            buf, bad = json_frames(buf, account)
+            rejects.append(bad)
+        commands: list[bytes] = []
+        symbols: list[bytes] = []
+        while buf:
+            consumed, cmds, syms, rej, control, error = self.decoder.decode(buf, account)
+            commands.append(cmds)
+            symbols.append(syms)
+            rejects.append(rej)
+            if error is not None:
+                rejects.append(_reject(error[0], account))
+                break
+            if control is None:
+                if consumed < len(buf):  # ends inside a frame
+                    rejects.append(_reject(GatewayCode.MALFORMED_MESSAGE, account))
+                break
+            rejects.append(_reject(GatewayCode.UNKNOWN_MESSAGE, account))  # no sessions here
+            buf = buf[consumed:]
+        return b"".join(commands), b"".join(symbols), b"".join(rejects)
+
+    async def _on_request(self, msg: Msg) -> None:
+        self.stats["requests"] += 1
+        if not msg.reply:
+            return
+        fmt_json = (msg.headers or {}).get(HEADER_FORMAT, "").lower() == "json"
+        who = self._identity(msg)
+        if isinstance(who, bytes):
+            req = _Request(msg.reply, 0, fmt_json)
+            req.rejects.append((who, None))
+            self._finish(req)
+            return
+        commands, symbols, rejects = self._decode(msg, who)
+        req = _Request(msg.reply, who, fmt_json)
+        if rejects:
+            req.rejects.append((rejects, None))
+            self.stats["gateway_rejects"] += len(rejects) // EVENT_SIZE
+        n = len(symbols) // 4
+        if not n:
+            self._finish(req)
+            return
+        await self._queue(commands, symbols, [req] * n)
+
+    async def _on_durable(self, msg: Msg) -> None:
+        self._incoming.append(msg)
+        self._arrived.set()
+
+    async def _take_incoming(self) -> None:
+        """JetStream deliveries, everything that has arrived as one batch."""
+        while True:
+            if not self._incoming:
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            msgs, self._incoming = self._incoming, []
+            if self._running:
+                await self._take_durable(msgs)
+
+    async def _take_durable(self, msgs: list[Msg]) -> None:
+        commands: list[bytes] = []
+        symbols: list[bytes] = []
+        origins: list[_Origin] = []
+        for msg in msgs:
+            stream_seq = msg.metadata.sequence.stream
+            known = self._known.get(stream_seq)
+            if known is not None:  # redelivered while in flight: ack the newest delivery
+                known.msg = msg
+                self.stats["durable_redelivered"] += 1
+                continue
+            if stream_seq in self.applied:  # in the journal already
+                self.stats["durable_skipped"] += 1
+                self._ack(msg)
+                continue
+            self.stats["durable_messages"] += 1
+            cmd, sym = self._durable_command(msg)
+            if cmd is None:
+                self._ack(msg, term=True)
+                continue
+            item = _Durable(msg, stream_seq, int.from_bytes(cmd[32:40], "little"))
+            self._known[stream_seq] = item
+            commands.append(cmd)
+            symbols.append(sym)
+            origins.append(item)
+        if origins:
+            await self._queue(b"".join(commands), b"".join(symbols), origins)
+
+    def _durable_command(self, msg: Msg) -> tuple[bytes | None, bytes]:
+        """The one command of a JetStream message, or None (poison: rejected, to be termed)."""
+        who = self._identity(msg)
+        if isinstance(who, bytes):  # nobody to tell: counted and logged
+            self.stats["poison"] += 1
+            log.info("JetStream message %s refused: no valid identity", msg.subject)
+            return None, b""
+        commands, symbols, rejects = self._decode(msg, who)
+        ident = (msg.headers or {}).get("Nats-Msg-Id", "")
+        if len(symbols) == 4 and not rejects:
+            kind, client_id = commands[0], int.from_bytes(commands[40:48], "little")
+            ok = ident == msg_id(who, client_id) if kind == _NEW else ident.startswith(f"{who}-")
+            if ok and (kind != _NEW or client_id):
+                return commands, symbols
+            rejects = _reject(GatewayCode.MALFORMED_MESSAGE, who, client_id)
+        elif not rejects:  # not exactly one command per message
+            client_id = int.from_bytes(commands[40:48], "little")
+            rejects = _reject(GatewayCode.MALFORMED_MESSAGE, who, client_id)
+        self.stats["poison"] += 1
+        self.stats["gateway_rejects"] += len(rejects) // EVENT_SIZE
+        self.on_rejects(rejects, b"\xff\xff\xff\xff" * (len(rejects) // EVENT_SIZE))
+        return None, b""
+
+    async def _queue(self, commands: bytes, symbols: bytes, origins: list[_Origin]) -> None:
+        while self._pending_count >= self.config.max_pending:
+            self._space.clear()
+            await self._space.wait()
+        self._pending.append((commands, symbols, origins, self.clock()))
+        self._pending_count += len(origins)
+        self.stats["commands"] += len(origins)
+        self._work.set()
+
+    async def _hand_on(self) -> None:
+        """Everything decoded so far, as one batch to the pipeline (it may wait: backpressure)."""
+        while True:
+            if not self._pending:
+                self._work.clear()
+                await self._work.wait()
+                continue
+            items, self._pending = self._pending, []
+            self._pending_count = 0
+            self._space.set()
+            origins: list[_Origin] = []
+            for _, _, o, _ in items:
+                origins += o
+            batch = EntryBatch(
+                self,
+                b"".join(i[0] for i in items),
+                b"".join(i[1] for i in items),
+                origins,
+                min(i[3] for i in items),
+            )
+            await self.submit(batch)
+
+    # ---------------------------------------------------------------- the pipeline's calls
+
+    def _sequenced(self, batch: EntryBatch, journal: bytes, rejects: bytes, rsyms: bytes) -> None:
+        origins = batch._origins
+        seqs = _match(batch.commands, batch.symbols, journal, len(origins))
+        ties: list[tuple[int, int]] = []
+        r = 0
+        for i, (origin, seq) in enumerate(zip(origins, seqs, strict=True)):
+            if seq:
+                if isinstance(origin, _Durable):
+                    ties.append((origin.stream_seq, seq))
+                    self._unacked.append((seq, origin))
+                elif batch.commands[i * COMMAND_SIZE] == _MASS_CANCEL:
+                    origin.waiting += 1
+                    self._mass_cancels.append((seq, origin))
+                else:
+                    origin.waiting += 1
+                    self._by_seq[seq] = origin
+                continue
+            record = rejects[r * EVENT_SIZE : (r + 1) * EVENT_SIZE]
+            sym = rsyms[r * 4 : (r + 1) * 4] or b"\xff\xff\xff\xff"
+            r += 1
+            if isinstance(origin, _Durable):  # risk reject: published by the pipeline
+                self._known.pop(origin.stream_seq, None)
+                self._ack(origin.msg)
+            else:
+                origin.rejects.append((record, sym))
+        if ties:
+            self.ties.append(ties)  # before the journal write: see the module docstring
+        for origin in dict.fromkeys(o for o in origins if isinstance(o, _Request)):
+            origin.waiting -= 1  # handed on
+            if not origin.waiting:
+                self._finish(origin)
+
+    def mark_durable(self, seq: int) -> None:
+        """The journal has every command up to `seq`: ack those JetStream messages."""
+        if seq <= self._durable_seq:
+            return
+        self._durable_seq = seq
+        unacked = self._unacked
+        applied = self.applied
+        while unacked and unacked[0][0] <= seq:
+            engine_seq, item = unacked.popleft()
+            self._known.pop(item.stream_seq, None)
+            applied[item.stream_seq] = engine_seq  # an ack can be lost: remember it
+            self._ack(item.msg)
+            self.stats["durable_acked"] += 1
+        waiting = self._mass_cancels
+        while waiting and waiting[0][0] <= seq:
+            _, req = waiting.popleft()
+            req.waiting -= 1
+            if not req.waiting:
+                self._finish(req)
+
+    async def _maintain(self) -> None:
+        """Forget applied messages below every consumer's ack floor (the server has their acks:
+        they cannot come again); rewrite the tie log when it has grown."""
+        c = self.config
+        js = self.nc.jetstream()
+        while True:
+            await asyncio.sleep(c.maintain_interval_s)
+            try:
+                floors = [
+                    (await js.consumer_info(c.stream, name)).ack_floor.stream_seq
+                    for name in self._consumers
+                ]
+            except (NatsError, AttributeError) as e:
+                log.debug("JetStream consumer info: %r", e)
+                continue
+            floor = min(floors, default=0) or 0
+            if floor:
+                self.applied = {s: e for s, e in self.applied.items() if s > floor}
+            if self.ties.size > c.tie_compact_bytes:
+                keep = list(self.applied.items())
+                keep += [(i.stream_seq, s) for s, i in self._unacked]
+                self.ties.compact(keep)
+
+    def on_reports(self, batch: Sequence[ReportsLike]) -> None:
+        """A released batch of events: answer the requests whose commands are all reported."""
+        by_seq = self._by_seq
+        if not by_seq:
+            return
+        for r in batch:
+            if r.symbol < 0 or not r.events:
+                continue
+            events = r.events
+            seqs = memoryview(events).cast("Q")[1 :: EVENT_SIZE // 8].tolist()
+            n = len(seqs)
+            i = 0
+            while i < n:
+                s = seqs[i]
+                j = i + 1
+                while j < n and seqs[j] == s:
+                    j += 1
+                req = by_seq.pop(s, None)
+                if req is not None:
+                    req.chunks.append((r.symbol, events[i * EVENT_SIZE : j * EVENT_SIZE]))
+                    req.waiting -= 1
+                    if not req.waiting:
+                        self._finish(req)
+                i = j
+
+    # ---------------------------------------------------------------- output
+
+    def _finish(self, req: _Request) -> None:
+        if req.json:
+            reports: list[dict[str, Any]] = []
+            for records, syms in req.rejects:
+                reports += report_dicts(records, req.account, self._namer(syms), len(reports) + 1)
+            for index, records in req.chunks:
+                namer = self._namer(_U32.pack(index) * (len(records) // EVENT_SIZE))
+                reports += report_dicts(records, req.account, namer, len(reports) + 1)
+            payload = orjson.dumps(reports)
+        else:
+            payload = self._frames(req)
+        self._out.append((req.reply, payload, None))
+        self.stats["replies"] += 1
+        self._out_signal.set()
+
+    def _name(self, index: int) -> str:
+        return self.names[index] if 0 <= index < len(self.names) else ""
+
+    def _namer(self, syms: bytes | None) -> Callable[[int], str]:
+        if syms is None:
+            return lambda _i: ""
+        return lambda i: self._name(int.from_bytes(syms[i * 4 : i * 4 + 4], "little"))
+
+    def _frames(self, req: _Request) -> bytes:
+        p = self.replies
+        p.close_session(1)
+        p.open_session(1)
+        if req.account:
+            p.bind(1, req.account)
+        for records, syms in req.rejects:
+            if syms is None:
+                p.add_for_session(1, records)
+            else:
+                p.add_events_each(records, syms)
+        for index, records in req.chunks:
+            p.add_events(records, index)
+        out = p.drain()
+        return out[0][1] if out else b""
+
+    def _ack(self, msg: Msg, term: bool = False) -> None:
+        self._acks.append((msg, term))
+        self._out_signal.set()
+
+    async def _send(self) -> None:
+        """Replies and acks, in order (publishing is buffered by nats-py; this rarely waits)."""
+        nc = self.nc
+        while True:
+            if not self._out and not self._acks:
+                self._out_signal.clear()
+                await self._out_signal.wait()
+                continue
+            try:
+                while self._out:
+                    subject, payload, headers = self._out[0]
+                    await nc.publish(subject, payload, headers=headers)
+                    self._out.popleft()
+                while self._acks:
+                    msg, term = self._acks[0]
+                    if msg.reply:
+                        await nc.publish(msg.reply, b"+TERM" if term else b"+ACK")
+                    self._acks.popleft()
+            except NatsError as e:  # disconnected: replies wait, acks are redone by JetStream
+                log.debug("NATS entry output: %r", e)
+                self._out.clear()
+                self._acks.clear()
+
+
+def _match(commands: bytes, symbols: bytes, journal: bytes, n: int) -> list[int]:
+    """The engine seq of each of `n` commands (0: rejected by risk). The journal holds the
+    accepted ones in order, as sequenced: equal but for seq, ts and a new order's id."""
+    if len(journal) == n * JOURNAL_ENTRY_SIZE:
+        return [_SEQ.unpack_from(journal, k * JOURNAL_ENTRY_SIZE + 8)[0] for k in range(n)]
+    seqs = [0] * n
+    j = 0
+    entries = len(journal) // JOURNAL_ENTRY_SIZE
+    for i in range(n):
+        if j >= entries:
+            break
+        c = commands[i * COMMAND_SIZE : (i + 1) * COMMAND_SIZE]
+        e = journal[j * JOURNAL_ENTRY_SIZE : j * JOURNAL_ENTRY_SIZE + COMMAND_SIZE + 4]
+        same = (
+            c[:8] == e[:8]
+            and c[32:] == e[32:COMMAND_SIZE]
+            and (c[0] == _NEW or c[24:32] == e[24:32])
+            and symbols[i * 4 : i * 4 + 4] == e[COMMAND_SIZE:]
+        )
+        if same:
+            seqs[i] = _SEQ.unpack_from(e, 8)[0]
+            j += 1
+    return seqs

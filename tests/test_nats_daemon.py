@@ -1,0 +1,211 @@
+"""End to end: the daemon subprocess with NATS (and Redis) enabled, against real servers.
+
+These run once the daemon accepts the `[nats]` / `[redis]` config of docs/nats.md ("Wiring");
+until then `cift-engine check-config` refuses such a file and every test here is skipped with
+that reason. In-process coverage of the same behaviour: tests/test_nats_*.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis.asyncio as aioredis
+from conftest import REPO, Daemon, base_config, merge, toml_dumps
+from services import NatsServer, RedisServer, nats_server, redis_server  # noqa: F401
+
+from engine import protocol
+from engine.book import PyBook, Side
+from engine.nats_entry import HEADER_ACCOUNT, HEADER_TOKEN, msg_id
+from engine.nats_publish import connect
+
+
+def nats_overrides(url: str, redis_url: str | None = None) -> dict[str, Any]:
+    over: dict[str, Any] = {
+        "services": {"nats": True, "redis": redis_url is not None},
+        "nats": {"url": url},
+    }
+    if redis_url is not None:
+        over["redis"] = {"url": redis_url}
+    return over
+
+
+def daemon_accepts_nats(tmp: Path) -> str | None:
+    """None if `cift-engine check-config` accepts a config enabling NATS and Redis, else why."""
+    cfg = merge(
+        base_config(tmp / "probe"),
+        nats_overrides("nats://127.0.0.1:4222", "redis://127.0.0.1:6379/0"),
+    )
+    path = tmp / "probe.toml"
+    path.write_text(toml_dumps(cfg))
+    run = subprocess.run(
+        [sys.executable, "-m", "engine", "check-config", str(path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    if run.returncode == 0:
+        return None
+    return (run.stderr or run.stdout).strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_nats_wiring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    why = daemon_accepts_nats(tmp_path_factory.mktemp("probe"))
+    if why is not None:
+        pytest.skip(f"the daemon is not wired to NATS yet (docs/nats.md, Wiring): {why}")
+    yield
+
+
+async def until(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        got = cond()
+        if inspect.isawaitable(got):
+            got = await got
+        if got:
+            return got
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+def headers(account: int) -> dict[str, str]:
+    return {HEADER_ACCOUNT: str(account), HEADER_TOKEN: f"t{account}"}
+
+
+async def request(nc: Any, payload: bytes, account: int) -> list[protocol.Report]:
+    msg = await nc.request("orders.AAPL", payload, timeout=10, headers=headers(account))
+    return [protocol.decode_report(f) for f in protocol.split_frames(bytearray(msg.data))]
+
+
+def start(tmp: Path, over: dict[str, Any]) -> Daemon:
+    tmp.mkdir(parents=True, exist_ok=True)
+    return Daemon(tmp, over).wait_ready()
+
+
+async def test_daemon_order_life_cycle_over_request_reply(
+    nats_server: NatsServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    d = start(tmp_path / "d", nats_overrides(nats_server.url))
+    nc = await connect(nats_server.url, "test")
+    try:
+        [ack] = await request(nc, protocol.new_order("AAPL", "sell", 10, 100, client_order_id=1), 2)
+        assert ack.kind == "ack"
+        taker = await request(nc, protocol.new_order("AAPL", "buy", 4, 100, client_order_id=1), 1)
+        assert [r.kind for r in taker] == ["ack", "fill"]
+        [c] = await request(nc, protocol.cancel("AAPL", client_order_id=1), 2)
+        assert (c.kind, c.qty) == ("cancelled", 6)
+        assert d.json("/book/AAPL")["asks"] == []
+    finally:
+        await nc.close()
+        d.stop()
+
+
+async def test_daemon_killed_mid_jetstream_stream_loses_and_duplicates_nothing(
+    nats_server: NatsServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    over = nats_overrides(nats_server.url)
+    nc = await connect(nats_server.url, "test")
+    js = nc.jetstream()
+    d = start(tmp_path / "d", over)
+    book = PyBook()
+    try:
+        for cid in range(1, 301):
+            account = 1 + cid % 2
+            side = "buy" if cid % 3 else "sell"
+            price = 100 + (cid * 7) % 11 - 5
+            frame = protocol.new_order("AAPL", side, 1 + cid % 5, price, client_order_id=cid)
+            hdr = headers(account) | {"Nats-Msg-Id": msg_id(account, cid)}
+            await js.publish("orders.durable.AAPL", frame, headers=hdr)
+            book.new_order(
+                Side.BUY if cid % 3 else Side.SELL,
+                price,
+                1 + cid % 5,
+                account=account,
+                client_id=cid,
+            )
+            if cid == 150:
+                d.signal(signal.SIGKILL)
+                d.wait()
+                d = Daemon(tmp_path / "d", over).wait_ready()  # same data dir: recovery
+        want = {
+            "bids": [list(x) for x in book.native.depth(1, 100)],
+            "asks": [list(x) for x in book.native.depth(2, 100)],
+        }
+
+        def same() -> bool:
+            got = d.json("/book/AAPL?depth=100")
+            return bool(got["bids"] == want["bids"] and got["asks"] == want["asks"])
+
+        await until(same, "the daemon's book to hold every order exactly once")
+    finally:
+        await nc.close()
+        d.stop()
+
+
+async def test_nats_and_redis_outage_matching_goes_on_and_reports_arrive(
+    nats_server: NatsServer,  # noqa: F811
+    redis_server: RedisServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    redis_url = f"redis://127.0.0.1:{redis_server.port}/0"
+    d = start(tmp_path / "d", nats_overrides(nats_server.url, redis_url))
+    try:
+        client = await d.client(1)
+        taker = await d.client(2)
+        for i in range(50):
+            await client.send(protocol.new_order("AAPL", "sell", 1, 100 + i, client_order_id=i + 1))
+        nats_server.kill()
+        redis_server.kill()
+        for i in range(50):  # matching goes on over TCP while NATS and Redis are down
+            await taker.send(protocol.new_order("AAPL", "buy", 1, 200, client_order_id=i + 1))
+        await until(lambda: not d.json("/book/AAPL")["asks"], "every ask filled")
+        nats_server.start()
+        redis_server.start()
+        nc = await connect(nats_server.url, "test")
+        r = aioredis.Redis(port=redis_server.port)
+        try:
+
+            async def delivered() -> bool:
+                info = await nc.jetstream().stream_info("CIFT_EXEC")
+                return bool(info.state.messages > 0)
+
+            await until(delivered, "execution reports stored after the outage")
+            sub = await nc.jetstream().pull_subscribe("exec.1", stream="CIFT_EXEC")
+            seqs: list[int] = []
+            while True:
+                try:
+                    msgs = await sub.fetch(200, timeout=1.0)
+                except TimeoutError:
+                    break
+                for m in msgs:
+                    frames = protocol.split_frames(bytearray(m.data))
+                    seqs += [protocol.decode_report(f).seq for f in frames]
+            # Account 1: 50 acks and 50 fills, numbered without a gap.
+            assert seqs == list(range(1, 101))
+
+            async def cached() -> bool:
+                raw = await r.get("price:latest:AAPL")
+                return raw is not None and int(raw) == 149
+
+            await until(cached, "the last price rewritten in Redis")
+            top = await r.hgetall("book:top:AAPL")
+            assert int(top[b"ask"]) == 0 and orjson.loads(await r.get("book:depth:AAPL"))
+        finally:
+            await nc.close()
+            await r.aclose()
+    finally:
+        d.stop()
