@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import logging
 import sys
@@ -57,7 +58,11 @@ def _http(p: argparse.ArgumentParser) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="cift-engine", description="The CIFT order-matching engine.")
+    ap = argparse.ArgumentParser(
+        prog="cift-engine",
+        description="The CIFT order-matching engine.",
+        epilog="more commands (each with its own --help): " + ", ".join(sorted(_DELEGATED)),
+    )
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run the daemon (embedded defaults without --config)")
@@ -401,7 +406,31 @@ _COMMANDS = {
 }
 
 
+# Commands whose owning module parses its own arguments: name -> (module, passes the name on).
+_DELEGATED: dict[str, tuple[str, bool]] = {
+    "doctor": ("engine.doctor", False),
+    "install-units": ("engine.units", False),
+    "db": ("engine.sinks.cli", True),
+    "report": ("engine.sinks.cli", True),
+    "sink": ("engine.sinks.cli", True),
+}
+
+
+def _delegate(argv: list[str]) -> int | None:
+    """Run a delegated command (see `_DELEGATED`); None if `argv` names none."""
+    if not argv or argv[0] not in _DELEGATED:
+        return None
+    module, with_name = _DELEGATED[argv[0]]
+    entry = importlib.import_module(module).main
+    rc: int = entry(argv if with_name else argv[1:])
+    return rc
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    delegated = _delegate(argv)
+    if delegated is not None:
+        return delegated
     args = _parser().parse_args(argv)
     if args.command not in ("run", "check-config"):
         try:
