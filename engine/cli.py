@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import decimal
 import importlib
 import json
 import logging
@@ -77,12 +78,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("symbol")
     p.add_argument("side", choices=["buy", "sell"])
     p.add_argument("qty", type=int)
-    p.add_argument("price", type=int, nargs="?", default=0, help="limit price in price units")
+    p.add_argument(
+        "price",
+        nargs="?",
+        default="0",
+        help="limit price: 150.25 (decimal, the symbol's display precision) or 15025 (integer "
+        "price units)",
+    )
     p.add_argument(
         "--type", default="limit", choices=["limit", "market", "stop-market", "stop-limit"]
     )
     p.add_argument("--tif", default=None, choices=["gtc", "day", "gtd", "ioc", "fok"])
-    p.add_argument("--stop-price", type=int, default=0)
+    p.add_argument("--stop-price", default="0", help="trigger price (decimal or integer units)")
     p.add_argument("--display-qty", type=int, default=0, help="iceberg display size")
     p.add_argument("--expire-ts", type=int, default=0, help="GTD expiry (ns since the epoch)")
     p.add_argument("--post-only", action="store_true")
@@ -237,19 +244,39 @@ async def _send_and_collect(args: argparse.Namespace, send: Any) -> int:
     return 1 if any(r.kind == "reject" for r in shown) else 0
 
 
+def parse_price(text: str, precision: int) -> int:
+    """A price typed by a person: "150.25" is a decimal in the symbol's display precision
+    (15025 at precision 2); "15025", without a point, is already in integer price units."""
+    if "." not in text:
+        return int(text)
+    d = decimal.Decimal(text)
+    units = d.scaleb(precision)
+    if units != units.to_integral_value():
+        raise ValueError(f"{text} has more than {precision} decimals")
+    return int(units)
+
+
 def _order(args: argparse.Namespace) -> int:
     tif = args.tif or ("ioc" if args.type in ("market", "stop-market") else "gtc")
+    config = _load(args)
+    precision = next((s.price_precision for s in config.symbols if s.name == args.symbol), 0)
+    try:
+        price = parse_price(args.price, precision)
+        stop_price = parse_price(args.stop_price, precision)
+    except (ValueError, decimal.InvalidOperation) as e:
+        print(f"error: bad price: {e}", file=sys.stderr)
+        return 2
 
     async def send(client: Any) -> Any:
         cid = await client.new_order(
             args.symbol,
             args.side,
             args.qty,
-            args.price,
+            price,
             client_order_id=args.client_id or 0,
             ord_type=args.type,
             tif=tif,
-            stop_price=args.stop_price,
+            stop_price=stop_price,
             display_qty=args.display_qty,
             expire_ts=args.expire_ts,
             stp=args.stp,
