@@ -3,9 +3,10 @@ per order. Each item says which stage fills it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
-__all__ = ["BookBatch", "Intake", "JournalBatch", "Reports"]
+__all__ = ["BookBatch", "Intake", "JournalBatch", "Reports", "SnapshotMark"]
 
 
 class Intake(NamedTuple):
@@ -23,6 +24,14 @@ class BookBatch(NamedTuple):
     commands: bytes  # command records with seq, ts (and the engine order id of new orders)
     last_seq: int  # the last seq the risk batch gave (the durability mark to wait for)
     t_recv: float  # earliest receive time in the risk batch
+
+
+class SnapshotMark(NamedTuple):
+    """risk -> every book actor, between two batches: the snapshot barrier. A book actor that
+    reaches it has applied exactly the commands with seq <= `seq` and hands over its state."""
+
+    seq: int
+    take: Callable[[int, bytes], None]  # (symbol index, Book.snapshot())
 
 
 class JournalBatch(NamedTuple):

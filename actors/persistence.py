@@ -1,32 +1,324 @@
-"""Persistence actor: appends every sequenced command to the command log, one write per batch.
+"""Persistence actor: the write-ahead journal (group commit) and the snapshots.
 
-This is the write-ahead step of the pipeline: publishing releases a reply only once the command
-behind it is here (`PublishingActor.mark_durable`), so no client ever sees the effect of a command
-the log does not have. `journal.fsync` picks how durable "here" is: "none" = written to the OS
-(survives a crash of the process), "batch" = fsynced after every batch (survives the machine).
+Every sequenced batch risk hands over becomes ONE journal record (`engine._native.JournalWriter`:
+CRC32C framed, rolling files, docs/durability.md), written in a dedicated worker thread (the Rust
+writer releases the GIL) while the event loop goes on; meanwhile the next batches queue up and
+are committed together. Publishing releases a reply only once the command behind it is durable
+(`PublishingActor.mark_durable`), and "durable" follows `journal.fsync`:
 
-File `DATA_DIR/commands.log`: a 16-byte header (magic "CIFTSEQ1", u32 entry size, u32 zero),
-then fixed-size entries (JOURNAL_ENTRY_SIZE: the sequenced command record, the u32 symbol index,
-4 zero bytes) in sequence order. On open, a torn last entry (a crash mid-write) is cut off, and
-the sequencer continues after the last sequence number in the file. Replay from this log, CRCs
-and snapshots come with the journal (native/src/journal).
+- `always`: the record is fdatasynced before `mark_durable` (one fsync per batch);
+- `interval`: fdatasync at most every `fsync_interval_us` (at batch end when due, else on a
+  timer); `mark_durable` only up to what the last completed fsync covered;
+- `none`: `mark_durable` once written to the OS (survives a process crash, not the machine).
+
+`Snapshotter` turns a consistent cut (a `SnapshotMark` that went through every book actor's
+inbox in sequence order, see `RiskActor.snapshot_barrier`) into a snapshot file once the journal
+is durable through the cut, then prunes old snapshots and the journal files they cover.
+
+`CommandLog` is the former fixed-entry `commands.log` writer; the daemon no longer writes it. It
+stays only for the sinks' follower tests and benchmarks until they read the journal.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from actors.base import Actor
-from actors.items import JournalBatch
+from actors.items import JournalBatch, SnapshotMark
 from actors.publishing import PublishingActor
+from engine._native import JournalWriter
+from engine.recovery import (
+    JOURNAL_DIR,
+    KIND_COMMANDS,
+    SNAPSHOT_DIR,
+    book_section,
+    meta_section,
+    prune_journal,
+)
+from engine.snapshot import Snapshot, list_snapshots, prune, write_snapshot
 from engine.wire import JOURNAL_ENTRY_SIZE
 
-__all__ = ["LOG_NAME", "CommandLog", "PersistenceActor"]
+__all__ = ["LOG_NAME", "POLICIES", "CommandLog", "PersistenceActor", "Snapshotter"]
+
+log = logging.getLogger(__name__)
+
+POLICIES = ("always", "interval", "none")
+
+
+class PersistenceActor(Actor[JournalBatch]):
+    """Appends each batch to the journal off the loop; reports durability to publishing."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        roll_bytes: int,
+        next_seq: int,
+        policy: str,
+        interval_us: int,
+        capacity: int,
+        batch_max: int,
+    ) -> None:
+        super().__init__("persistence", capacity, batch_max)
+        if policy not in POLICIES:
+            raise ValueError(f"unknown fsync policy {policy!r}")
+        self.writer = JournalWriter(data_dir / JOURNAL_DIR, roll_bytes, next_seq)
+        self.policy = policy
+        self.interval = interval_us / 1e6
+        self.written_seq = next_seq - 1  # appended to the journal (OS page cache at least)
+        self.durable_seq = next_seq - 1  # covered by the policy's durability
+        self.publishing: PublishingActor | None = None
+        self.bytes = 0
+        self.fsyncs = 0
+        self.on_fsync: Callable[[float], None] = lambda _s: None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="journal")
+        self._io = False  # an append or a sync runs in the worker
+        self._last_sync = time.monotonic()
+        self._timer: asyncio.TimerHandle | None = None
+        self._urgent = False
+        self._waiters: list[tuple[int, Callable[[], None]]] = []
+
+    def connect(self, publishing: PublishingActor) -> None:
+        self.publishing = publishing
+
+    @property
+    def last_seq(self) -> int:
+        return self.written_seq
+
+    # ---------------------------------------------------------------- appends
+
+    def handle(self, batch: list[JournalBatch]) -> None:
+        data = batch[0].entries if len(batch) == 1 else b"".join(b.entries for b in batch)
+        count = len(data) // JOURNAL_ENTRY_SIZE
+        last = batch[-1].last_seq
+        sync = self.policy == "always"
+        self._io = True
+        self.hold()  # one journal operation at a time; batches queue meanwhile (group commit)
+        loop = asyncio.get_running_loop()
+        job = loop.run_in_executor(self._pool, self._append, data, last - count + 1, count, sync)
+        job.add_done_callback(partial(self._appended, last, len(data)))
+
+    def _append(self, data: bytes, first: int, count: int, sync: bool) -> float:
+        """Worker thread: the append, and with `sync` its fdatasync; returns the fsync time."""
+        self.writer.append(KIND_COMMANDS, first, count, data, False)
+        if not sync:
+            return -1.0
+        start = time.perf_counter()
+        self.writer.sync()
+        return time.perf_counter() - start
+
+    def _appended(self, last: int, nbytes: int, job: asyncio.Future[float]) -> None:
+        self._io = False
+        err = job.exception()
+        if err is not None:
+            self.fail(err)
+            return
+        self.written_seq = last
+        self.bytes += nbytes
+        fsync_s = job.result()
+        if fsync_s >= 0:
+            self._synced(last, fsync_s)
+        elif self.policy == "none":
+            self._durable(last)
+        else:
+            self._maybe_sync()
+        self.release()
+
+    # ---------------------------------------------------------------- fsync (interval policy)
+
+    def _maybe_sync(self) -> None:
+        if self._io or self.written_seq <= self.durable_seq:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._last_sync + self.interval - time.monotonic()
+        if wait > 0 and not self._urgent:
+            if self._timer is None:
+                self._timer = loop.call_later(wait, self._on_timer)
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._io = True
+        self.hold()
+        target = self.written_seq
+        job = loop.run_in_executor(self._pool, self._sync)
+        job.add_done_callback(partial(self._sync_done, target))
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._maybe_sync()
+
+    def _sync(self) -> float:
+        start = time.perf_counter()
+        self.writer.sync()
+        return time.perf_counter() - start
+
+    def _sync_done(self, target: int, job: asyncio.Future[float]) -> None:
+        self._io = False
+        err = job.exception()
+        if err is not None:
+            self.fail(err)
+            return
+        self._synced(target, job.result())
+        self.release()
+        self._maybe_sync()  # more may have been written meanwhile
+
+    def _synced(self, seq: int, seconds: float) -> None:
+        self.fsyncs += 1
+        self._last_sync = time.monotonic()
+        self.on_fsync(seconds)
+        self._durable(seq)
+
+    def _durable(self, seq: int) -> None:
+        if seq <= self.durable_seq:
+            return
+        self.durable_seq = seq
+        if self.publishing is not None:
+            self.publishing.mark_durable(seq)  # the durability gate: replies up to seq may go
+        if self._waiters:
+            ready = [cb for s, cb in self._waiters if s <= seq]
+            self._waiters = [(s, cb) for s, cb in self._waiters if s > seq]
+            for cb in ready:
+                cb()
+
+    def when_durable(self, seq: int, callback: Callable[[], None]) -> None:
+        """Call `callback` once the journal is durable through `seq` (at once if it is)."""
+        if seq <= self.durable_seq:
+            callback()
+        else:
+            self._waiters.append((seq, callback))
+
+    # ---------------------------------------------------------------- shutdown
+
+    async def flush(self) -> None:
+        """Make everything appended durable (clean shutdown, after `drain`), whatever the
+        policy."""
+        if self.policy == "interval" and self.written_seq > self.durable_seq:
+            done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self.when_durable(self.written_seq, partial(_resolve, done))
+            self._urgent = True
+            self._maybe_sync()
+            await done
+        elif self.policy == "none":
+            await asyncio.get_running_loop().run_in_executor(self._pool, self.writer.sync)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._pool.shutdown(wait=True)
+
+
+def _resolve(f: asyncio.Future[None]) -> None:
+    if not f.done():
+        f.set_result(None)
+
+
+class _Cut:
+    def __init__(self, seq: int, books: int) -> None:
+        self.seq = seq
+        self.missing = books
+        self.sections: dict[str, bytes] = {}
+
+
+class Snapshotter:
+    """Consistent snapshots: collect every book's state at one cut, write once durable."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        symbols: Sequence[str],
+        keep: int,
+        persistence: PersistenceActor,
+        last_seq: int,
+        prune_journal: bool = True,
+    ) -> None:
+        self.dir = data_dir / SNAPSHOT_DIR
+        self.journal_dir = data_dir / JOURNAL_DIR
+        self.symbols = list(symbols)
+        self.keep = keep
+        self.prune_journal = prune_journal
+        self.persistence = persistence
+        self.last_seq = last_seq  # of the newest snapshot written (or recovered from)
+        self.last_time = time.monotonic()
+        self.written = 0
+        self.pending: _Cut | None = None
+        self._job: asyncio.Future[None] | None = None
+
+    def mark(self, seq: int) -> SnapshotMark | None:
+        """A marker for a new cut at `seq`, or None (one in progress, or nothing new)."""
+        if self.pending is not None or seq <= self.last_seq:
+            return None
+        cut = _Cut(seq, len(self.symbols))
+        self.pending = cut
+        return SnapshotMark(seq, partial(self._book_done, cut))
+
+    def _book_done(self, cut: _Cut, index: int, data: bytes) -> None:
+        cut.sections[book_section(self.symbols[index])] = data
+        cut.missing -= 1
+        if cut.missing == 0:
+            self.persistence.when_durable(cut.seq, partial(self._write, cut))
+
+    def _write(self, cut: _Cut) -> None:
+        cut.sections["meta"] = meta_section(self.symbols, cut.seq)
+        snap = Snapshot(cut.seq, cut.sections)
+        loop = asyncio.get_running_loop()
+        self._job = loop.run_in_executor(None, self._store, snap)
+        self._job.add_done_callback(partial(self._stored, cut))
+
+    def _store(self, snap: Snapshot) -> None:
+        """Worker thread: the file, then what it makes redundant."""
+        start = time.perf_counter()
+        path = write_snapshot(self.dir, snap)
+        prune(self.dir, self.keep)
+        kept = list_snapshots(self.dir)
+        removed = prune_journal(self.journal_dir, kept[0][0]) if kept and self.prune_journal else []
+        log.info(
+            "snapshot %s: seq %d, %d bytes, %.3f s; %d journal files pruned",
+            path.name,
+            snap.seq,
+            sum(len(d) for d in snap.sections.values()),
+            time.perf_counter() - start,
+            len(removed),
+        )
+
+    def _stored(self, cut: _Cut, job: asyncio.Future[None]) -> None:
+        self.pending = None
+        self._job = None
+        err = job.exception()
+        if err is not None:  # the journal still has everything: not fatal, retried next time
+            log.error("snapshot at seq %d failed: %s", cut.seq, err)
+            return
+        self.last_seq = max(self.last_seq, cut.seq)
+        self.last_time = time.monotonic()
+        self.written += 1
+
+    async def final(self, seq: int, sections: dict[str, bytes]) -> None:
+        """Clean shutdown: wait for a snapshot in progress, then write one at `seq` (the books'
+        state after the drain, `sections` by book) unless one covers it already."""
+        if self._job is not None:
+            await asyncio.gather(self._job, return_exceptions=True)
+        if seq <= self.last_seq:
+            return
+        cut = _Cut(seq, 0)
+        cut.sections = dict(sections)
+        cut.sections["meta"] = meta_section(self.symbols, seq)
+        self.pending = cut
+        job = asyncio.get_running_loop().run_in_executor(
+            None, self._store, Snapshot(seq, cut.sections)
+        )
+        job.add_done_callback(partial(self._stored, cut))
+        await asyncio.gather(job, return_exceptions=True)
+
+
+# ---------------------------------------------------------------- the former command log
 
 LOG_NAME = "commands.log"
 _HEADER = struct.Struct("<8sII")
@@ -36,7 +328,7 @@ _SEQ_OFFSET = 8  # of the command record's seq field
 
 
 class CommandLog:
-    """The append-only file of sequenced commands."""
+    """The former append-only file of fixed-size entries (sinks tests and benchmarks only)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -85,48 +377,3 @@ class CommandLog:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-
-
-class PersistenceActor(Actor[JournalBatch]):
-    def __init__(
-        self,
-        log: CommandLog,
-        fsync: bool,
-        capacity: int,
-        batch_max: int,
-    ) -> None:
-        super().__init__("persistence", capacity, batch_max)
-        self.log = log
-        self.fsync = fsync
-        self.publishing: PublishingActor | None = None
-        self.bytes = 0
-        self.on_fsync: Callable[[float], None] = lambda _s: None
-
-    def connect(self, publishing: PublishingActor) -> None:
-        self.publishing = publishing
-
-    def handle(self, batch: list[JournalBatch]) -> None:
-        assert self.publishing is not None, "not connected"
-        data = batch[0].entries if len(batch) == 1 else b"".join(b.entries for b in batch)
-        last_seq = batch[-1].last_seq
-        self.log.append(data, last_seq)
-        self.bytes += len(data)
-        if not self.fsync:
-            # The durability gate: replies up to last_seq may go out now.
-            self.publishing.mark_durable(last_seq)
-            return
-        # fsync in a worker thread; meanwhile the next batches queue up (group commit).
-        self.hold()
-        start = time.perf_counter()
-        done = asyncio.get_running_loop().run_in_executor(None, self.log.fsync)
-        done.add_done_callback(lambda f: self._synced(f, last_seq, start))
-
-    def _synced(self, f: asyncio.Future[None], last_seq: int, start: float) -> None:
-        assert self.publishing is not None, "not connected"
-        err = f.exception()
-        if err is not None:
-            self.fail(err)
-            return
-        self.on_fsync(time.perf_counter() - start)
-        self.publishing.mark_durable(last_seq)
-        self.release()

@@ -7,6 +7,9 @@ and splits them per symbol. Then, in this order: the journal batch to persistenc
 commands to its book actor, the rejects to publishing. On all three edges a full inbox makes
 risk hold (take no new batch) until it has drained to half: backpressure up to the gateway,
 which then stops reading sockets.
+
+Snapshots: `snapshot_barrier` puts a marker into every book actor's inbox between two batches
+(actors/persistence.py `Snapshotter`).
 """
 
 from __future__ import annotations
@@ -14,9 +17,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
-from actors.base import Actor
+from actors.base import Actor, State
 from actors.book import BookActor
-from actors.items import BookBatch, Intake, JournalBatch, Reports
+from actors.items import BookBatch, Intake, JournalBatch, Reports, SnapshotMark
 from actors.persistence import PersistenceActor
 from actors.publishing import PublishingActor
 from engine.book import COMMAND_SIZE, EVENT_SIZE
@@ -49,6 +52,21 @@ class RiskActor(Actor[Intake]):
         self.books = books
         self.persistence = persistence
         self.publishing = publishing
+
+    def snapshot_barrier(self, make: Callable[[int], SnapshotMark | None]) -> int | None:
+        """Send a snapshot marker for seq S = the last sequenced seq through every book actor's
+        inbox. Called between two risk batches (never inside `handle`), so every command up to S
+        has been handed to its book already: behind the marker, each book's state is exactly
+        "commands <= S" (a consistent cut). Returns S, or None when no marker was made."""
+        if self.state is not State.RUNNING:
+            return None
+        seq = self.sequencer.next_seq - 1
+        mark = make(seq)
+        if mark is None:
+            return None
+        for book in self.books:
+            book.submit(mark, 0)
+        return seq
 
     def handle(self, batch: list[Intake]) -> None:
         assert self.persistence is not None and self.publishing is not None, "not connected"

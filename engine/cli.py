@@ -6,6 +6,9 @@
     cift-engine cancel SYMBOL (--order-id N | --client-id N)
     cift-engine book SYMBOL [--depth N] [--watch SECONDS]
     cift-engine status
+    cift-engine journal verify|stats DATA_DIR
+    cift-engine journal dump DATA_DIR [--from SEQ] [--limit N]
+    cift-engine journal replay DATA_DIR [--config FILE] [--digest] [--from-scratch] [--events PATH]
 
 Every command takes `--json` (machine-readable output). The talking commands find the daemon
 from `--config`/`--data-dir` (the ports it bound, from DATA_DIR/daemon.json, else the configured
@@ -119,6 +122,27 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="symbols, sessions, queue depths, orders/s")
     _http(p)
     _common(p)
+
+    p = sub.add_parser("journal", help="inspect, verify and replay a data directory offline")
+    jsub = p.add_subparsers(dest="journal_command", required=True)
+    j = jsub.add_parser("verify", help="check every journal record and snapshot (exit 1: damage)")
+    j.add_argument("data_dir")
+    _common(j)
+    j = jsub.add_parser("stats", help="files, records, commands, sequence range, snapshots")
+    j.add_argument("data_dir")
+    _common(j)
+    j = jsub.add_parser("dump", help="one line per journaled command")
+    j.add_argument("data_dir")
+    j.add_argument("--from", dest="from_seq", type=int, default=1, help="first seq (default 1)")
+    j.add_argument("--limit", type=int, default=0, help="at most N commands (0: all)")
+    _common(j)
+    j = jsub.add_parser("replay", help="rebuild the books offline, print the state digest")
+    j.add_argument("data_dir")
+    j.add_argument("--config", help="the daemon's config file (its symbols; default: built in)")
+    j.add_argument("--digest", action="store_true", help="print the state digest")
+    j.add_argument("--from-scratch", action="store_true", help="ignore snapshots: the journal only")
+    j.add_argument("--events", help="write the replay's event records, concatenated, to PATH")
+    _common(j)
     return ap
 
 
@@ -357,7 +381,7 @@ def _status(args: argparse.Namespace) -> int:
     )
     print(
         f"orders/s {d['orders_per_s']:.1f}   sequenced {d['sequenced']}   "
-        f"durable seq {d['durable_seq']}"
+        f"durable seq {d['durable_seq']}   state digest {d.get('state_digest', '-')}"
     )
     print(f"\n{'symbol':<10} {'orders':>8} {'best bid':>14} {'best ask':>14} {'last':>12}")
     for s in d["symbols"]:
@@ -383,6 +407,198 @@ def _status(args: argparse.Namespace) -> int:
             f"in {s['bytes_in']} B  out {s['bytes_out']} B"
         )
     return 0
+
+
+# ---------------------------------------------------------------- journal (offline)
+
+_CMD_KINDS = {1: "new", 2: "cancel", 3: "amend", 4: "mass_cancel", 5: "advance_time"}
+_SIDES = {0: "-", 1: "buy", 2: "sell"}
+
+
+def _journal(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engine._native import JournalCorrupt
+
+    data_dir = Path(args.data_dir)
+    if not data_dir.is_dir():
+        print(f"error: {data_dir}: no such data directory", file=sys.stderr)
+        return 2
+    try:
+        return _JOURNAL[args.journal_command](args, data_dir)
+    except JournalCorrupt as e:
+        if args.json:
+            print(json.dumps({"ok": False, "error": str(e)}))
+        else:
+            print(f"journal damaged: {e}", file=sys.stderr)
+            print('see docs/durability.md, "When verify reports corruption"', file=sys.stderr)
+        return 1
+
+
+def _snapshot_report(data_dir: Any) -> list[dict[str, Any]]:
+    from engine.recovery import SNAPSHOT_DIR
+    from engine.snapshot import Snapshot, SnapshotError, list_snapshots
+
+    out: list[dict[str, Any]] = []
+    for seq, path in list_snapshots(data_dir / SNAPSHOT_DIR):
+        try:
+            Snapshot.decode(path.read_bytes())
+            out.append({"seq": seq, "file": path.name, "bytes": path.stat().st_size, "ok": True})
+        except (OSError, SnapshotError) as e:
+            out.append({"seq": seq, "file": path.name, "ok": False, "error": str(e)})
+    return out
+
+
+def _journal_verify(args: argparse.Namespace, data_dir: Any) -> int:
+    from engine._native import journal_scan
+    from engine.recovery import JOURNAL_DIR
+
+    scan: dict[str, Any] = dict(journal_scan(data_dir / JOURNAL_DIR))
+    snaps = _snapshot_report(data_dir)
+    bad = [s for s in snaps if not s["ok"]]
+    newest_ok = max((s["seq"] for s in snaps if s["ok"]), default=0)
+    first = scan["first_seq"]
+    gap = first is not None and first > newest_ok + 1
+    ok = not gap
+    if args.json:
+        print(json.dumps({"ok": ok, "journal": scan, "snapshots": snaps, "gap": gap}))
+        return 0 if ok else 1
+    print(
+        f"journal: {scan['files']} files, {scan['records']} records, {scan['commands']} commands,"
+        f" seq {first or '-'}..{scan['next_seq'] - 1}, {scan['bytes']} bytes: checksums ok"
+    )
+    torn = scan["torn"]
+    if torn is not None:
+        print(
+            f"torn tail: {torn['bytes']} bytes at {torn['path']}:{torn['offset']} (never "
+            "acknowledged; the next start truncates it)"
+        )
+    for s in snaps:
+        print(f"snapshot {s['file']}: " + ("ok" if s["ok"] else f"UNREADABLE ({s['error']})"))
+    if bad:
+        print(f"{len(bad)} unreadable snapshot(s): the next start skips them")
+    if gap:
+        print(
+            f"MISSING: the journal starts at seq {first}, the newest readable snapshot covers "
+            f"only {newest_ok}",
+            file=sys.stderr,
+        )
+    return 0 if ok else 1
+
+
+def _journal_stats(args: argparse.Namespace, data_dir: Any) -> int:
+    from engine._native import journal_scan
+    from engine.recovery import JOURNAL_DIR, journal_files
+
+    scan: dict[str, Any] = dict(journal_scan(data_dir / JOURNAL_DIR))
+    records = scan["records"] or 0
+    d: dict[str, Any] = {
+        **scan,
+        "commands_per_record": round(scan["commands"] / records, 2) if records else 0.0,
+        "journal_files": [p.name for _, p in journal_files(data_dir / JOURNAL_DIR)],
+        "snapshots": _snapshot_report(data_dir),
+    }
+    if args.json:
+        print(json.dumps(d))
+        return 0
+    print(
+        f"files {d['files']}  records {records}  commands {d['commands']}  bytes {d['bytes']}\n"
+        f"seq {d['first_seq'] or '-'}..{d['next_seq'] - 1}  "
+        f"commands per record (group commit) {d['commands_per_record']}"
+    )
+    for s in d["snapshots"]:
+        print(f"snapshot seq {s['seq']}  {s.get('bytes', '-')} bytes  {'ok' if s['ok'] else 'BAD'}")
+    return 0
+
+
+def _journal_dump(args: argparse.Namespace, data_dir: Any) -> int:
+    import struct
+
+    from engine._native import JournalReader
+    from engine.book import decode_commands
+    from engine.recovery import JOURNAL_DIR, KIND_COMMANDS
+
+    entry = struct.Struct("<96sI4x")
+    left = args.limit or -1
+    for kind, _first, _count, payload in JournalReader(data_dir / JOURNAL_DIR, args.from_seq):
+        if kind != KIND_COMMANDS:
+            continue
+        for raw, sym in entry.iter_unpack(payload):
+            (c,) = decode_commands(raw)
+            if c.seq < args.from_seq:
+                continue
+            if left == 0:
+                return 0
+            left -= 1
+            if args.json:
+                print(json.dumps({"symbol": sym, **c._asdict()}))
+            else:
+                print(
+                    f"{c.seq} {c.ts} sym {sym} {_CMD_KINDS.get(c.kind, c.kind)} "
+                    f"{_SIDES.get(c.side, c.side)} order {c.order_id} account {c.account} "
+                    f"client {c.client_id} price {c.price} qty {c.qty}"
+                )
+    return 0
+
+
+def _journal_replay(args: argparse.Namespace, data_dir: Any) -> int:
+    from engine._native import Book
+    from engine.recovery import RecoveryError, recover, state_digest
+
+    try:
+        config = cfg.load(args.config)
+    except cfg.ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    books = [Book(s.min_price, s.max_price, s.max_order_qty) for s in config.symbols]
+    out = open(args.events, "wb") if args.events else None  # noqa: SIM115 - closed below
+
+    def write(_sym: int, events: bytes) -> None:
+        if out is not None:
+            out.write(events)
+
+    try:
+        r = recover(
+            data_dir,
+            [s.name for s in config.symbols],
+            books,
+            repair=False,
+            use_snapshot=not args.from_scratch,
+            events=write if out is not None else None,
+        )
+    except RecoveryError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if out is not None:
+            out.close()
+    digest = state_digest(books)
+    d = {
+        "state_digest": digest,
+        "snapshot_seq": r.snapshot_seq,
+        "replayed": r.replayed,
+        "next_seq": r.next_seq,
+        "torn_bytes": r.torn_bytes,
+        "seconds": round(r.seconds, 6),
+    }
+    if args.json:
+        print(json.dumps(d))
+    elif args.digest:
+        print(digest)
+    else:
+        print(
+            f"snapshot seq {r.snapshot_seq}, {r.replayed} commands replayed in {r.seconds:.3f} s,"
+            f" next seq {r.next_seq}, state digest {digest}"
+        )
+    return 0
+
+
+_JOURNAL = {
+    "verify": _journal_verify,
+    "stats": _journal_stats,
+    "dump": _journal_dump,
+    "replay": _journal_replay,
+}
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -430,6 +646,7 @@ _COMMANDS = {
     "cancel": _cancel,
     "book": _book,
     "status": _status,
+    "journal": _journal,
 }
 
 
@@ -459,7 +676,7 @@ def main(argv: list[str] | None = None) -> int:
     if delegated is not None:
         return delegated
     args = _parser().parse_args(argv)
-    if args.command not in ("run", "check-config"):
+    if args.command not in ("run", "check-config", "journal"):
         try:
             _load(args)
         except cfg.ConfigError as e:

@@ -50,9 +50,10 @@ class ConfigError(Exception):
 Check = Callable[[Any], str | None]
 
 
-def _check(check: Check) -> Any:
-    """A dataclass field validated by `check` (returns an error message or None)."""
-    return field(metadata={"check": check})
+def _check(check: Check, default: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field validated by `check` (returns an error message or None). A `default`
+    here serves code that builds the dataclass directly; files get theirs from default.toml."""
+    return field(default=default, metadata={"check": check})
 
 
 def _range(lo: float, hi: float | None = None) -> Check:
@@ -121,7 +122,19 @@ class BatchConfig:
 
 @dataclass(frozen=True)
 class JournalConfig:
-    fsync: str = _check(_one_of("none", "batch"))
+    # "batch" is the former name of "always", still accepted.
+    fsync: str = _check(_one_of("always", "interval", "none", "batch"))
+    fsync_interval_us: int = _check(_range(50, 10_000_000), 2000)
+    roll_bytes: int = _check(_range(1 << 16, 1 << 40), 64 << 20)
+    snapshot_every_commands: int = _check(_range(0), 1_000_000)
+    snapshot_interval_s: float = _check(_range(0), 300.0)
+    snapshots_keep: int = _check(_range(1, 1000), 2)
+    prune_journal: bool = True
+
+    @property
+    def policy(self) -> str:
+        """The fsync policy with the legacy alias resolved: always | interval | none."""
+        return "always" if self.fsync == "batch" else self.fsync
 
 
 @dataclass(frozen=True)

@@ -4,21 +4,25 @@
                                          ├─> 4 persistence ───────────┼─> 5 publishing ─> sessions
                                          └──── rejects ───────────────┘   (once durable)
 
-`Engine` builds and connects the stages (no sockets: `perf/pipeline.py` drives it in-process);
-`serve(config)` runs it as the long-running process: CPU affinity, the TCP listener, the HTTP
-endpoint (metrics, status, book), signals, supervision and the graceful drain.
+`Engine` recovers the books (newest snapshot + journal replay, engine/recovery.py), then builds
+and connects the stages (no sockets: `perf/pipeline.py` drives it in-process); `serve(config)`
+runs it as the long-running process: CPU affinity, recovery before any port opens, the TCP
+listener, the HTTP endpoint (metrics, status, book), signals, sd_notify, supervision, periodic
+snapshots and the graceful drain (which ends with a final snapshot).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
 import gc
 import logging
 import os
 import signal
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +33,16 @@ from actors.base import Actor, State
 from actors.book import BookActor
 from actors.gateway import Gateway
 from actors.items import Intake
-from actors.persistence import LOG_NAME, CommandLog, PersistenceActor
+from actors.persistence import PersistenceActor, Snapshotter
 from actors.publishing import PublishingActor
 from actors.risk import RiskActor
+from engine import sdnotify
 from engine.book import Book, Side, advance_time, encode_command
 from engine.codes import GatewayCode
 from engine.config import Config
 from engine.http_api import HttpApi
 from engine.metrics import Metrics
+from engine.recovery import Recovered, RecoveryError, book_section, recover, state_digest
 from engine.wire import ALL_SYMBOLS, Publisher, Sequencer, WireDecoder
 
 __all__ = ["RUNTIME_FILE", "Engine", "StartError", "serve"]
@@ -54,11 +60,18 @@ class StartError(Exception):
 class Engine:
     """The pipeline, wired. Start with `start()`, stop with `shutdown()` or `abort()`."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, progress: Callable[[int], None] | None = None) -> None:
         self.config = config
         symbols = config.symbols
         queues, batch = config.queues, config.batch.max_records
-        self.command_log = CommandLog(config.data_dir / LOG_NAME)
+        names = [s.name for s in symbols]
+
+        # 0. Recovery, before anything else: the books from config, restored from the newest
+        #    valid snapshot, then every journaled command after it re-applied (no replies).
+        #    RecoveryError (corruption before the journal's last record) stops the start.
+        books = [Book(s.min_price, s.max_price, s.max_order_qty) for s in symbols]
+        self.recovered: Recovered = recover(config.data_dir, names, books, progress)
+        next_seq = self.recovered.next_seq
 
         # 1. Gateway: TCP sessions; each read is decoded whole in Rust into command records
         #    (account from the session, a symbol index beside each); replies go out through it.
@@ -67,26 +80,41 @@ class Engine:
         self.gateway = Gateway(config, self.decoder, self.publisher)
 
         # 2. Risk: basic checks, global sequence number + timestamp, per-symbol routing; one
-        #    Rust call per batch. Sequence numbers continue after the command log's last one.
-        self.sequencer = Sequencer([s.rules() for s in symbols], self.command_log.last_seq + 1)
+        #    Rust call per batch. Sequence numbers continue after the journal's last one.
+        self.sequencer = Sequencer([s.rules() for s in symbols], next_seq)
         self.risk = RiskActor(self.sequencer, queues.risk, batch)
 
         # 3. Books: one actor per symbol, each owning one native order book.
         self.books = [
-            BookActor(
-                s.name, i, Book(s.min_price, s.max_price, s.max_order_qty), queues.book, batch
-            )
-            for i, s in enumerate(symbols)
+            BookActor(s.name, i, book, queues.book, batch)
+            for i, (s, book) in enumerate(zip(symbols, books, strict=True))
         ]
 
-        # 4. Persistence: appends each sequenced batch to the command log (write-ahead).
+        # 4. Persistence: one journal record per sequenced batch (write-ahead, group commit),
+        #    durable per `journal.fsync`; snapshots at consistent cuts.
+        j = config.journal
         self.persistence = PersistenceActor(
-            self.command_log, config.journal.fsync == "batch", queues.persistence, batch
+            config.data_dir,
+            j.roll_bytes,
+            next_seq,
+            j.policy,
+            j.fsync_interval_us,
+            queues.persistence,
+            batch,
+        )
+        self.command_log = self.persistence  # its former name (perf/replay_inproc.py)
+        self.snapshots = Snapshotter(
+            config.data_dir,
+            names,
+            j.snapshots_keep,
+            self.persistence,
+            self.recovered.snapshot_seq,
+            j.prune_journal,
         )
 
         # 5. Publishing: execution reports to their sessions, released only once durable.
         self.publishing = PublishingActor(self.publisher, queues.publishing, batch)
-        self.publishing.mark_durable(self.command_log.last_seq)  # what the log already holds
+        self.publishing.mark_durable(next_seq - 1)  # what the journal already holds
 
         # The edges, and what each does when the next stage is full:
         self.gateway.connect(self.risk)  # risk full: stop reading every socket
@@ -111,18 +139,53 @@ class Engine:
         watched[loop.create_task(self._sample_rate(), name="rate")] = "rate"
         if self.config.clock.advance_interval_ms > 0:
             watched[loop.create_task(self._clock(), name="clock")] = "clock"
+        j = self.config.journal
+        if j.snapshot_every_commands > 0 or j.snapshot_interval_s > 0:
+            watched[loop.create_task(self._snapshot_timer(), name="snapshots")] = "snapshots"
         return watched
 
     async def shutdown(self) -> None:
-        """Graceful stop in pipeline order: intake off, drain every stage, close sessions."""
+        """Graceful stop in pipeline order: intake off, drain every stage (the journal made
+        durable before publishing drains), close sessions, then a final snapshot so the next
+        start replays nothing."""
         await self.gateway.stop_intake()
-        for actor in self.actors():
+        upstream: list[Actor[Any]] = [self.risk, *self.books, self.persistence]
+        for actor in upstream:
             await actor.drain()
+        await self.persistence.flush()
+        await self.publishing.drain()
         self.gateway.flush()
         await self.gateway.close_sessions(
             GatewayCode.SHUTTING_DOWN, self.config.shutdown.drain_timeout_s
         )
-        self.command_log.close()
+        await self.final_snapshot()
+        self.persistence.close()
+
+    async def final_snapshot(self) -> None:
+        """Every stage drained and the journal durable: snapshot the books as they are."""
+        seq = self.sequencer.next_seq - 1
+        sections = {book_section(b.symbol): b.book.snapshot() for b in self.books}
+        await self.snapshots.final(seq, sections)
+
+    def snapshot_now(self) -> int | None:
+        """Start a snapshot at the last sequenced seq (the barrier through the book actors);
+        returns that seq, or None when one is in progress or nothing is new."""
+        return self.risk.snapshot_barrier(self.snapshots.mark)
+
+    async def _snapshot_timer(self) -> None:
+        j = self.config.journal
+        period = min(0.25, j.snapshot_interval_s) if j.snapshot_interval_s > 0 else 0.25
+        while True:
+            await asyncio.sleep(period)
+            last = self.snapshots.last_seq
+            new = self.sequencer.next_seq - 1 - last
+            if new <= 0 or self.snapshots.pending is not None:
+                continue
+            due_count = 0 < j.snapshot_every_commands <= new
+            age = time.monotonic() - self.snapshots.last_time
+            due_time = 0 < j.snapshot_interval_s <= age
+            if due_count or due_time:
+                self.snapshot_now()
 
     async def abort(self) -> None:
         """Stop at once (after a failure): queued work is dropped, sessions are cut."""
@@ -134,7 +197,7 @@ class Engine:
                 s.transport.abort()
         for actor in self.actors():
             await actor.stop()
-        self.command_log.close()
+        self.persistence.close()
 
     async def _clock(self) -> None:
         """Sequence an AdvanceTime (GTD expiry) every `clock.advance_interval_ms`. Policy when
@@ -203,7 +266,22 @@ class Engine:
             "orders_per_s": round(self._rate[2], 1),
             "sequenced": self.sequenced(),
             "next_seq": self.sequencer.next_seq,
-            "durable_seq": self.publishing.durable_seq,
+            "durable_seq": self.persistence.durable_seq,
+            "state_digest": state_digest([b.book for b in self.books]),
+            "journal": {
+                "fsync": self.config.journal.policy,
+                "written_seq": self.persistence.written_seq,
+                "bytes": self.persistence.bytes,
+                "fsyncs": self.persistence.fsyncs,
+                "snapshot_seq": self.snapshots.last_seq,
+                "snapshots_written": self.snapshots.written,
+            },
+            "recovery": {
+                "snapshot_seq": self.recovered.snapshot_seq,
+                "replayed": self.recovered.replayed,
+                "torn_bytes": self.recovered.torn_bytes,
+                "seconds": round(self.recovered.seconds, 6),
+            },
             "symbols": symbols,
             "sessions": self.gateway.status(),
             "queues": queues,
@@ -242,16 +320,47 @@ def _write_runtime(path: Path, info: dict[str, Any]) -> None:
 async def serve(config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT (exit 0 after a clean drain) or a failure (1)."""
     loop = asyncio.get_running_loop()
+    faulthandler.enable()  # a hard crash (segfault, abort) still prints every thread's stack
     _apply_affinity(config.process.cpu_affinity)
+    if config.journal.policy == "none":
+        log.warning(
+            'journal.fsync = "none": acknowledged orders are NOT durable across a machine '
+            "crash or power loss (a process crash is survived). Benchmarks only."
+        )
+    extended = [time.monotonic()]
+
+    def replaying(done: int) -> None:  # keep systemd's start timeout ahead of a long replay
+        now = time.monotonic()
+        if now - extended[0] > 5.0:
+            extended[0] = now
+            sdnotify.extend_timeout(30.0)
+            sdnotify.status(f"recovering: {done} commands replayed")
+
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        eng = Engine(config)
+        eng = Engine(config, replaying)
+    except RecoveryError as e:
+        raise StartError(f"recovery of {config.data_dir} failed: {e}") from None
     except (OSError, ValueError) as e:
         raise StartError(f"data directory {config.data_dir}: {e}") from None
+    r = eng.recovered
+    log.info(
+        "recovery: snapshot seq %d, %d commands replayed, torn tail %d bytes, %.3f s; "
+        "next seq %d; state digest %s",
+        r.snapshot_seq,
+        r.replayed,
+        r.torn_bytes,
+        r.seconds,
+        r.next_seq,
+        state_digest([b.book for b in eng.books]),
+    )
+    for problem in r.problems:
+        log.warning("recovery: skipped snapshot %s", problem)
     metrics = Metrics()
     metrics.bind(eng)
     watched = eng.start()
     watched[loop.create_task(metrics.probe_loop(), name="loop-probe")] = "loop-probe"
+    watchdog = sdnotify.watchdog_task()
     http = HttpApi(metrics.registry, eng.status, eng.book_depth)
     try:
         for t in await eng.gateway.start():
@@ -262,6 +371,7 @@ async def serve(config: Config) -> int:
         await eng.abort()
         for f in watched:
             f.cancel()
+        await sdnotify.stop_watchdog(watchdog)
         raise StartError(f"cannot listen: {e}") from None
 
     # Everything built so far lives as long as the process: keep it out of the cyclic GC's scans.
@@ -273,13 +383,15 @@ async def serve(config: Config) -> int:
         {"pid": os.getpid(), "gateway_port": eng.gateway.port, "http_port": http.port},
     )
     log.info(
-        "ready: %d symbols, gateway %s:%d, http %s, command log at seq %d",
+        "ready: %d symbols, gateway %s:%d, http %s, journal at seq %d (fsync %s)",
         len(config.symbols),
         config.gateway.host,
         eng.gateway.port,
         f"{config.http.host}:{http.port}" if config.http.enabled else "off",
-        eng.command_log.last_seq,
+        eng.persistence.written_seq,
+        config.journal.policy,
     )
+    sdnotify.ready(f"serving {len(config.symbols)} symbols on port {eng.gateway.port}")
 
     stop = asyncio.Event()
 
@@ -288,6 +400,7 @@ async def serve(config: Config) -> int:
             log.warning("second %s: exiting now", signal.Signals(signum).name)
             os._exit(128 + signum)
         log.info("%s: stopping (drain, then exit)", signal.Signals(signum).name)
+        sdnotify.stopping("draining")
         stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -316,6 +429,7 @@ async def serve(config: Config) -> int:
         for f in [*watched, stopper]:
             f.cancel()
         await asyncio.gather(*watched, stopper, return_exceptions=True)
+        await sdnotify.stop_watchdog(watchdog)
         await http.stop()
         with contextlib.suppress(OSError):
             runtime.unlink()
@@ -335,6 +449,9 @@ async def _drain(eng: Engine, config: Config) -> int:
         await eng.abort()
         return 1
     log.info(
-        "stopped cleanly in %.3f s: last seq %d", time.monotonic() - start, eng.command_log.last_seq
+        "stopped cleanly in %.3f s: last seq %d, snapshot at seq %d",
+        time.monotonic() - start,
+        eng.persistence.written_seq,
+        eng.snapshots.last_seq,
     )
     return 0

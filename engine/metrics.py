@@ -118,7 +118,17 @@ class _EngineCollector(Collector):
         c.add_metric(["clock_tick"], e.clock_ticks_dropped)
         yield c
         yield CounterMetricFamily(
-            "cift_journal_bytes", "Bytes appended to the command log", value=e.persistence.bytes
+            "cift_journal_bytes", "Bytes appended to the journal", value=e.persistence.bytes
+        )
+        yield GaugeMetricFamily(
+            "cift_journal_durable_seq",
+            "Last sequence number the journal holds durably (per journal.fsync)",
+            value=e.persistence.durable_seq,
+        )
+        yield GaugeMetricFamily(
+            "cift_snapshot_seq",
+            "Sequence number of the newest snapshot",
+            value=e.snapshots.last_seq,
         )
         depth = GaugeMetricFamily("cift_queue_depth", "Records queued", labels=["actor"])
         cap = GaugeMetricFamily(
@@ -155,7 +165,7 @@ class Metrics:
         )
         self.fsync = Histogram(
             "cift_journal_fsync_seconds",
-            "Command log fsync time per batch",
+            "Journal fdatasync time, one observation per fsync (per batch under fsync=always)",
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )

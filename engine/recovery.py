@@ -9,16 +9,17 @@ each book in one `Book.apply` call per record.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import orjson
 
-from engine._native import Book, JournalReader, journal_recover, journal_scan
+from engine._native import Book, JournalCorrupt, JournalReader, journal_recover, journal_scan
 from engine.snapshot import Snapshot, load_latest
 
 __all__ = [
@@ -29,7 +30,10 @@ __all__ = [
     "Recovered",
     "RecoveryError",
     "book_section",
+    "meta_section",
+    "prune_journal",
     "recover",
+    "snapshot_of",
     "split_by_symbol",
     "state_digest",
 ]
@@ -66,7 +70,9 @@ def book_section(symbol: str) -> str:
     return f"book:{symbol}"
 
 
-def split_by_symbol(payload: bytes, nsymbols: int, after_seq: int = 0) -> Iterator[tuple[int, bytes]]:
+def split_by_symbol(
+    payload: bytes, nsymbols: int, after_seq: int = 0
+) -> Iterator[tuple[int, bytes]]:
     """(symbol index, command records) for each symbol present in a journal payload, keeping
     only commands with seq > after_seq, in journal order."""
     entries = np.frombuffer(payload, dtype=ENTRY_DTYPE)
@@ -95,32 +101,71 @@ def state_digest(books: Sequence[Book]) -> str:
     return f"{h:016x}"
 
 
-def _meta(symbols: Sequence[str], seq: int) -> bytes:
+def meta_section(symbols: Sequence[str], seq: int) -> bytes:
+    """The snapshot's "meta" section: the symbols (in index order) and the covered seq."""
     return orjson.dumps({"symbols": list(symbols), "seq": seq})
+
+
+def journal_files(jdir: Path) -> list[tuple[int, Path]]:
+    """Journal files `{first_seq:020}.cjl`, oldest first."""
+    found: list[tuple[int, Path]] = []
+    if jdir.is_dir():
+        for p in jdir.glob("*.cjl"):
+            if p.stem.isdigit():
+                found.append((int(p.stem), p))
+    return sorted(found)
+
+
+def prune_journal(jdir: Path, covered_seq: int) -> list[Path]:
+    """Delete the journal files whose every command has seq <= `covered_seq` (a kept snapshot
+    holds them); never the newest file (the writer appends to it). Returns what went."""
+    files = journal_files(jdir)
+    removed: list[Path] = []
+    for (_first, path), (next_first, _next) in itertools.pairwise(files):
+        if next_first - 1 > covered_seq:
+            break
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
 
 
 def snapshot_of(symbols: Sequence[str], books: Sequence[Book], seq: int) -> Snapshot:
     """A snapshot of `books` that have applied exactly the commands with seq <= `seq`."""
     sections = {book_section(s): b.snapshot() for s, b in zip(symbols, books, strict=True)}
-    sections[META_SECTION] = _meta(symbols, seq)
+    sections[META_SECTION] = meta_section(symbols, seq)
     return Snapshot(seq=seq, sections=sections)
 
 
-def recover(data_dir: Path, symbols: Sequence[str], books: list[Book]) -> Recovered:
+def recover(
+    data_dir: Path,
+    symbols: Sequence[str],
+    books: list[Book],
+    progress: Callable[[int], None] | None = None,
+    *,
+    repair: bool = True,
+    use_snapshot: bool = True,
+    events: Callable[[int, bytes], None] | None = None,
+) -> Recovered:
     """Restore `books` (one per symbol, freshly built from config) in place of the entries of
-    `books`, then replay the journal; raises RecoveryError when it cannot be done safely."""
+    `books`, then replay the journal; raises RecoveryError when it cannot be done safely.
+    `progress(commands replayed so far)` is called after every journal record. `repair=False`
+    (offline tools) leaves a torn tail in place, `use_snapshot=False` replays the journal from
+    its start (it must still begin at seq 1). `events(symbol index, event records)` receives
+    what each `Book.apply` produced (the daemon discards them: their replies went out, or the
+    commands were never acknowledged)."""
     start = time.perf_counter()
-    snap, problems = load_latest(data_dir / SNAPSHOT_DIR)
+    snap, problems = load_latest(data_dir / SNAPSHOT_DIR) if use_snapshot else (None, [])
     after = 0
     if snap is not None:
         meta = orjson.loads(snap.sections.get(META_SECTION, b"{}"))
-        if meta.get("symbols") != list(symbols):
+        had = meta.get("symbols")
+        if not isinstance(had, list) or had != list(symbols)[: len(had)]:
             raise RecoveryError(
-                f"snapshot {snap.seq} was taken with symbols {meta.get('symbols')}, the config has "
+                f"snapshot {snap.seq} was taken with symbols {had}, the config has "
                 f"{list(symbols)}: symbols may be appended to a data directory's config, never "
                 "removed or reordered"
             )
-        for i, s in enumerate(symbols):
+        for i, s in enumerate(symbols[: len(had)]):
             try:
                 books[i] = Book.restore(snap.sections[book_section(s)])
             except (KeyError, ValueError) as e:
@@ -128,8 +173,8 @@ def recover(data_dir: Path, symbols: Sequence[str], books: list[Book]) -> Recove
         after = snap.seq
     jdir = data_dir / JOURNAL_DIR
     try:
-        scan = journal_recover(jdir)
-    except Exception as e:
+        scan = journal_recover(jdir) if repair else journal_scan(jdir)
+    except (JournalCorrupt, OSError) as e:
         raise RecoveryError(
             f"{e}. The journal is damaged before its last record: run `cift-engine journal "
             f"verify {data_dir}` and see docs/durability.md (corruption runbook)"
@@ -138,7 +183,9 @@ def recover(data_dir: Path, symbols: Sequence[str], books: list[Book]) -> Recove
     if torn is not None:
         log.warning(
             "journal: torn tail of %d bytes at %s:%d truncated (never acknowledged)",
-            torn["bytes"], torn["path"], torn["offset"],
+            torn["bytes"],
+            torn["path"],
+            torn["offset"],
         )
     first = scan["first_seq"]
     if first is not None and first > after + 1:
@@ -147,12 +194,22 @@ def recover(data_dir: Path, symbols: Sequence[str], books: list[Book]) -> Recove
             "commands in between are missing"
         )
     replayed = 0
-    for kind, _first_seq, _count, payload in JournalReader(jdir, after + 1):
-        if kind != KIND_COMMANDS:
-            continue
-        for sym, records in split_by_symbol(payload, len(books), after):
-            books[sym].apply(records)
-            replayed += len(records) // 96
+    try:
+        for kind, _first_seq, _count, payload in JournalReader(jdir, after + 1):
+            if kind != KIND_COMMANDS:
+                continue
+            for sym, records in split_by_symbol(payload, len(books), after):
+                out = books[sym].apply(records)
+                if events is not None:
+                    events(sym, out)
+                replayed += len(records) // 96
+            if progress is not None:
+                progress(replayed)
+    except JournalCorrupt as e:
+        raise RecoveryError(
+            f"{e}. Run `cift-engine journal verify {data_dir}` and see docs/durability.md "
+            "(corruption runbook)"
+        ) from e
     next_seq = max(scan["next_seq"], after + 1)
     return Recovered(
         snapshot_seq=after,

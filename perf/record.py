@@ -174,12 +174,28 @@ def _flow(
     return flow
 
 
-def flow_from_journal(data_dir: str | Path, config_file: str | None = None) -> Flow:
-    cfg = engine_config.load(config_file)
-    path = Path(data_dir) / "commands.log"
+def _journal_entries(data_dir: Path) -> bytes:
+    """Every journaled command entry (DATA_DIR/journal, docs/durability.md) after a
+    `_LOG_HEADER`-sized gap, or the former DATA_DIR/commands.log as it is."""
+    from engine._native import JournalCorrupt, JournalReader
+
+    jdir = data_dir / "journal"
+    if jdir.is_dir():
+        try:
+            parts = [p for kind, _f, _n, p in JournalReader(jdir) if kind == 1]
+        except JournalCorrupt as e:
+            raise FlowError(f"{jdir}: {e}") from None
+        return bytes(_LOG_HEADER) + b"".join(parts)
+    path = data_dir / "commands.log"
     data = path.read_bytes()
     if data[:8] != b"CIFTSEQ1":
         raise FlowError(f"{path}: not a command log")
+    return data
+
+
+def flow_from_journal(data_dir: str | Path, config_file: str | None = None) -> Flow:
+    cfg = engine_config.load(config_file)
+    data = _journal_entries(Path(data_dir))
     symbols = [
         Symbol(
             name=s.name,

@@ -34,7 +34,7 @@ def test_the_embedded_defaults_are_pinned() -> None:
     assert c.http == HttpConfig(True, "127.0.0.1", 9101)
     assert c.queues == QueueConfig(65536, 65536, 65536, 262144)
     assert c.batch == BatchConfig(16384)
-    assert c.journal == JournalConfig("none")
+    assert c.journal == JournalConfig("always", 2000, 67108864, 1_000_000, 300.0, 2, True)
     assert c.clock == ClockConfig(1000)
     assert c.shutdown == ShutdownConfig(10.0)
     assert c.services == ServicesConfig(False, False, False, False)
@@ -73,7 +73,9 @@ def test_a_file_overrides_key_by_key_and_replaces_lists(tmp_path: Path) -> None:
         ("[gateway]\nport = 70000\n", "gateway.port", "must be in 0..65535"),
         ("[gateway]\nport = true\n", "gateway.port", "must be an integer"),
         ('[gateway]\nport = "80"\n', "gateway.port", "must be an integer"),
-        ("[journal]\nfsync = 'always'\n", "journal.fsync", "must be one of none, batch"),
+        ("[journal]\nfsync = 'rarely'\n", "journal.fsync", "must be one of always, interval"),
+        ("[journal]\nsnapshots_keep = 0\n", "journal.snapshots_keep", "must be in 1..1000"),
+        ("[journal]\nfsync_every = 1\n", "journal.fsync_every", "unknown key"),
         ("[process]\ncpu_affinity = [-1]\n", "process.cpu_affinity", "CPU ids must be >= 0"),
         ('[process]\ncpu_affinity = ["a"]\n', "process.cpu_affinity", "must be a list of int"),
         ("[services]\nnats = true\n", "services.nats", "not available in this build yet"),

@@ -17,13 +17,14 @@ import pytest
 from conftest import REPO, Daemon, wait_until
 
 from engine import protocol
+from engine._native import JournalReader
 from engine.client import Client
 from engine.wire import JOURNAL_ENTRY_SIZE
 
 
 def journal_kinds(data_dir: Path) -> list[int]:
-    """The command kind of every entry of the command log."""
-    raw = (data_dir / "commands.log").read_bytes()[16:]
+    """The command kind of every journaled command."""
+    raw = b"".join(p for _, _, _, p in JournalReader(data_dir / "journal"))
     return [raw[i] for i in range(0, len(raw), JOURNAL_ENTRY_SIZE)]
 
 
