@@ -14,17 +14,12 @@ are committed together. Publishing releases a reply only once the command behind
 `Snapshotter` turns a consistent cut (a `SnapshotMark` that went through every book actor's
 inbox in sequence order, see `RiskActor.snapshot_barrier`) into a snapshot file once the journal
 is durable through the cut, then prunes old snapshots and the journal files they cover.
-
-`CommandLog` is the former fixed-entry `commands.log` writer; the daemon no longer writes it. It
-stays only for the sinks' follower tests and benchmarks until they read the journal.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import struct
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -46,7 +41,7 @@ from engine.recovery import (
 from engine.snapshot import Snapshot, list_snapshots, prune, write_snapshot
 from engine.wire import JOURNAL_ENTRY_SIZE
 
-__all__ = ["LOG_NAME", "POLICIES", "CommandLog", "PersistenceActor", "Snapshotter"]
+__all__ = ["POLICIES", "PersistenceActor", "Snapshotter"]
 
 log = logging.getLogger(__name__)
 
@@ -316,64 +311,3 @@ class Snapshotter:
         )
         job.add_done_callback(partial(self._stored, cut))
         await asyncio.gather(job, return_exceptions=True)
-
-
-# ---------------------------------------------------------------- the former command log
-
-LOG_NAME = "commands.log"
-_HEADER = struct.Struct("<8sII")
-_MAGIC = b"CIFTSEQ1"
-_SEQ = struct.Struct("<Q")
-_SEQ_OFFSET = 8  # of the command record's seq field
-
-
-class CommandLog:
-    """The former append-only file of fixed-size entries (sinks tests and benchmarks only)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.last_seq = 0
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            self._recover()
-        except BaseException:
-            os.close(self.fd)
-            raise
-
-    def _recover(self) -> None:
-        size = os.fstat(self.fd).st_size
-        if size == 0:
-            self._write(_HEADER.pack(_MAGIC, JOURNAL_ENTRY_SIZE, 0))
-            return
-        header = os.pread(self.fd, _HEADER.size, 0)
-        if len(header) < _HEADER.size:
-            raise ValueError(f"{self.path}: truncated header; not a command log")
-        magic, entry, _ = _HEADER.unpack(header)
-        if magic != _MAGIC or entry != JOURNAL_ENTRY_SIZE:
-            raise ValueError(f"{self.path}: not a command log of this version")
-        whole = (size - _HEADER.size) // JOURNAL_ENTRY_SIZE
-        end = _HEADER.size + whole * JOURNAL_ENTRY_SIZE
-        if end != size:
-            os.ftruncate(self.fd, end)
-        if whole:
-            last = os.pread(self.fd, _SEQ.size, end - JOURNAL_ENTRY_SIZE + _SEQ_OFFSET)
-            (self.last_seq,) = _SEQ.unpack(last)
-
-    def _write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            n = os.write(self.fd, view)
-            view = view[n:]
-
-    def append(self, data: bytes, last_seq: int) -> None:
-        self._write(data)
-        self.last_seq = last_seq
-
-    def fsync(self) -> None:
-        os.fsync(self.fd)
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1

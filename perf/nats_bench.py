@@ -7,7 +7,7 @@ latency, with an in-process engine made of the real native parts.
 No --nats: a nats-server (Debian's, JetStream on) is started on a free port for the run.
 
 The engine side (`StubEngine`) is the daemon's pipeline in one task with the real parts: the
-risk `Sequencer` (checks, seq, ts), one native `Book` per symbol, the command log (optional),
+risk `Sequencer` (checks, seq, ts), one native `Book` per symbol, the journal (optional),
 the durability mark, and `engine.nats_entry.NatsEntry` wired exactly as docs/nats.md asks of
 the daemon. The load generator runs in a child process (the machine's other core):
 
@@ -37,15 +37,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from engine._native import JournalReader, JournalWriter, journal_recover
 from engine.book import COMMAND_SIZE, Book
 from engine.nats_entry import EntryBatch, NatsEntry, NatsEntryConfig
 from engine.nats_publish import NatsPublisher, SymbolSpec
+from engine.recovery import JOURNAL_DIR, KIND_COMMANDS
 from engine.wire import ALL_SYMBOLS, JOURNAL_ENTRY_SIZE, Sequencer
 
 __all__ = ["Crash", "Reports", "StubEngine", "main", "spec"]
 
 _U32 = struct.Struct("<I")
-_LOG_HEADER = 16  # actors.persistence.CommandLog: magic, entry size, zero
+_ROLL_BYTES = 64 << 20
 
 
 def spec(name: str, precision: int = 2) -> SymbolSpec:
@@ -74,7 +76,7 @@ class Crash(Exception):
 
 @dataclass
 class StubEngine:
-    """Sequencer -> (tie hook) -> command log -> books -> durable -> listeners, in one task.
+    """Sequencer -> (tie hook) -> journal -> books -> durable -> listeners, in one task.
 
     `crash(point, last_seq)` is asked at "sequenced" (after the hook, before the journal write)
     and "journaled" (before the durability mark); returning True stops the engine there.
@@ -91,24 +93,21 @@ class StubEngine:
     def __post_init__(self) -> None:
         self.books = [Book(s[4], s[5]) for s in self.symbols]
         self.last_seq = 0
-        self._log_fd = -1
+        self._writer: JournalWriter | None = None
         if self.data_dir is not None:
-            self._recover(self.data_dir / "commands.log")
+            self._recover(self.data_dir / JOURNAL_DIR)
         self.sequencer = Sequencer([_rules(s) for s in self.symbols], self.last_seq + 1)
         self.queue: asyncio.Queue[EntryBatch | tuple[bytes, bytes]] = asyncio.Queue(self.capacity)
         self.task: asyncio.Task[None] | None = None
         self.crashed = False
         self.commands = 0
 
-    def _recover(self, path: Path) -> None:
-        """Replay the command log into fresh books (what the daemon's recovery does)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = path.read_bytes() if path.exists() else b""
-        if not data:
-            data = b"CIFTSEQ1" + _U32.pack(JOURNAL_ENTRY_SIZE) + bytes(4)
-            path.write_bytes(data)
-        body = data[_LOG_HEADER:]
-        body = body[: len(body) - len(body) % JOURNAL_ENTRY_SIZE]
+    def _recover(self, jdir: Path) -> None:
+        """Replay the journal (DATA_DIR/journal) into fresh books (what the daemon's recovery
+        does, without snapshots); a torn tail is cut first."""
+        jdir.mkdir(parents=True, exist_ok=True)
+        journal_recover(jdir)
+        body = b"".join(p for kind, _f, _n, p in JournalReader(jdir) if kind == KIND_COMMANDS)
         per: list[list[bytes]] = [[] for _ in self.books]
         for off in range(0, len(body), JOURNAL_ENTRY_SIZE):
             rec = body[off : off + COMMAND_SIZE]
@@ -120,13 +119,14 @@ class StubEngine:
         for book, recs in zip(self.books, per, strict=True):
             if recs:
                 book.apply(b"".join(recs))
-        self._log_fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._writer = JournalWriter(jdir, _ROLL_BYTES, self.last_seq + 1)
 
     def journal(self) -> bytes:
         """Every journal entry so far (for the tests)."""
         if self.data_dir is None:
             return b""
-        return (self.data_dir / "commands.log").read_bytes()[_LOG_HEADER:]
+        jdir = self.data_dir / JOURNAL_DIR
+        return b"".join(p for kind, _f, _n, p in JournalReader(jdir) if kind == KIND_COMMANDS)
 
     def start(self) -> asyncio.Task[None]:
         self.task = asyncio.get_running_loop().create_task(self._run(), name="stub-engine")
@@ -137,9 +137,7 @@ class StubEngine:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Crash):
                 await self.task
-        if self._log_fd >= 0:
-            os.close(self._log_fd)
-            self._log_fd = -1
+        self._writer = None  # closes its file
 
     async def submit(self, batch: EntryBatch) -> None:
         """NatsEntry's `submit`: waits while the engine's inbox is full (backpressure)."""
@@ -180,8 +178,10 @@ class StubEngine:
                 item.sequenced(journal, rejects, rsyms)  # before the journal write
             if self.crash is not None and self.crash("sequenced", last_seq):
                 raise Crash
-            if journal and self._log_fd >= 0:
-                os.write(self._log_fd, journal)
+            if journal and self._writer is not None:
+                first = int.from_bytes(journal[8:16], "little")
+                count = len(journal) // JOURNAL_ENTRY_SIZE
+                self._writer.append(KIND_COMMANDS, first, count, journal, False)
             last = max(last, last_seq)
             self.commands += len(journal) // JOURNAL_ENTRY_SIZE
             for i, records in enumerate(per_symbol):

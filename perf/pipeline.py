@@ -140,7 +140,7 @@ async def run_pipeline(frames: bytes, commands: int, chunk: int) -> dict[str, An
         for f in watched:
             f.cancel()
         await asyncio.gather(*watched, return_exceptions=True)
-        eng.command_log.close()
+        eng.persistence.close()
         sequenced = eng.sequenced()
         if sequenced != commands:
             raise RuntimeError(f"sequenced {sequenced} of {commands} commands")

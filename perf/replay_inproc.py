@@ -198,7 +198,7 @@ async def _replay(
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            eng.command_log.close()
+            eng.persistence.close()
     outcome.errors += run.errors
     outcome.notes.append(
         f"inproc: the daemon's actors on uvloop, no sockets, journal fsync={fsync}"

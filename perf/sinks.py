@@ -14,7 +14,7 @@ What is measured (printed next to the figures):
 - **matching with the sinks on vs off**: the same journal applied batch by batch through fresh
   books (what the book actors do) with (a) no sink, (b) an in-process sink (`offer` every batch,
   the sink converts and writes on the same event loop), (c) a follower process
-  (`cift-engine sink run`, PostgreSQL) tailing the command log the matching loop appends to.
+  (`cift-engine sink run`, PostgreSQL) tailing the journal the matching loop appends to.
   Throughput = commands / wall time of the matching loop (not waiting for the sink).
 - **reports on N fills in ClickHouse**: N trades (and their orders' events) generated directly
   as rows (16 symbols, 2000 accounts, 30 days), inserted, then each report timed (best of 3).
@@ -114,7 +114,8 @@ async def matching_with_inprocess_sink(entries: bytes, dsn: str, chunk: int = 10
 
 
 def matching_with_follower(entries: bytes, dsn: str, tmp: Path, chunk: int = 1024) -> float:
-    from actors.persistence import CommandLog
+    from engine._native import JournalWriter
+    from engine.recovery import JOURNAL_DIR, KIND_COMMANDS
 
     data = tmp / "follower"
     data.mkdir()
@@ -127,7 +128,7 @@ def matching_with_follower(entries: bytes, dsn: str, tmp: Path, chunk: int = 102
             "reference_price = 0", "price_band_bps = 0", "max_order_qty = 1000000", "",
         ]  # fmt: skip
     config.write_text("\n".join(lines))
-    log = CommandLog(data / "commands.log")
+    writer = JournalWriter(data / JOURNAL_DIR, 64 << 20, 1)
     out = (tmp / "follower.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "engine.sinks.cli", "sink", "run", "--config", str(config),
@@ -141,14 +142,14 @@ def matching_with_follower(entries: bytes, dsn: str, tmp: Path, chunk: int = 102
         start = time.perf_counter()
         for i in range(0, len(entries), chunk * size):
             part = entries[i : i + chunk * size]
-            log.append(part, 0)  # the persistence actor's write
+            # the persistence actor's write (one record per batch; fsync none)
+            writer.append(KIND_COMMANDS, writer.next_seq, len(part) // size, part, False)
             books.apply(part)
         return time.perf_counter() - start
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
         out.close()
-        log.close()
 
 
 # -- reports -----------------------------------------------------------------------------------

@@ -11,8 +11,9 @@ Sections (each one's failure is recorded and the suite goes on):
   inproc     replay: the daemon's actors in process, open loop at fixed rates and --max
   tcp        replay: a fresh daemon over TCP, open loop at fixed rates
   journal    replay over TCP with journal fsync none vs batch
-  recovery   a daemon restarted on the command log of N commands: time until ready, and
-             whether the books came back
+  recovery   a daemon restarted on a journal of N commands, after a clean stop (final
+             snapshot: nothing replayed) and after SIGKILL with the snapshots removed (the
+             whole journal replayed): time until ready, and whether the books came back
   lobster    a real NASDAQ day (LOBSTER sample) converted and replayed (if the data is there)
   platform   the figures the platform's benchmark promised: order matching, risk check, NATS,
              ClickHouse, Redis -- each where the part exists in this build, else why not
@@ -25,11 +26,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -268,37 +272,59 @@ class Suite:
         }
 
     def recovery(self) -> dict[str, Any]:
+        """Fill a daemon, stop it cleanly (final snapshot), restart (replays nothing), SIGKILL
+        it, remove the snapshots, restart again (replays the whole journal)."""
         flow = synthetic_flow(SyntheticParams(seed=2, orders=self.sizes.recovery_orders))
+        keep = {"journal": {"prune_journal": False}}  # the full replay needs every file
+        http = ""
         with tempfile.TemporaryDirectory(prefix="cift-recovery-") as tmp:
-            with DaemonProcess(flow.symbols, flow.sessions, data_dir=tmp) as d:
+            data = Path(tmp) / "data"
+            with DaemonProcess(flow.symbols, flow.sessions, data_dir=tmp, overrides=keep) as d:
                 empty_s = d.ready_s
+                http = f"{d.host}:{d.http_port}"
                 opts = Options(
-                    target=f"tcp://{d.host}:{d.port}",
-                    max_mode=True,
-                    token=TOKEN,
-                    http=f"{d.host}:{d.http_port}",
+                    target=f"tcp://{d.host}:{d.port}", max_mode=True, token=TOKEN, http=http
                 )
                 r = replay(flow, opts, label="recovery fill")
-                before = fetch_books(f"{d.host}:{d.http_port}", flow, flow.levels)
-            log = Path(tmp) / "data" / "commands.log"
-            size = log.stat().st_size if log.exists() else 0
-            with DaemonProcess(flow.symbols, flow.sessions, data_dir=tmp) as d:
-                ready_s = d.ready_s
-                after = fetch_books(f"{d.host}:{d.http_port}", flow, flow.levels)
-        out = {
+                before = fetch_books(http, flow, flow.levels)
+            size = sum(p.stat().st_size for p in (data / "journal").glob("*.cjl"))
+            restarts: dict[str, dict[str, Any]] = {}
+            d = DaemonProcess(flow.symbols, flow.sessions, data_dir=tmp, overrides=keep)
+            try:
+                d.start()  # after the clean stop: the final snapshot, nothing to replay
+                http = f"{d.host}:{d.http_port}"
+                restarts["after_clean_stop"] = _restart_figures(d, http, flow, before)
+                proc = d.proc
+                if proc is not None:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                d.proc = None
+                shutil.rmtree(data / "snapshots", ignore_errors=True)
+                d.start()  # after SIGKILL, no snapshot: the whole journal again
+                http = f"{d.host}:{d.http_port}"
+                restarts["after_sigkill_no_snapshot"] = _restart_figures(d, http, flow, before)
+            finally:
+                d.stop()
+        out: dict[str, Any] = {
             "commands": r["commands"]["sent"],
             "fill_book_check": r["book_check"]["status"],
             "journal_bytes": size,
             "ready_empty_s": empty_s,
-            "ready_with_journal_s": ready_s,
-            "books_restored": after == before,
+            **restarts,
         }
-        self.row(
-            f"recovery: restart on a journal of {out['commands']:,} commands",
-            f"ready in {ready_s:.2f} s (empty data dir: {empty_s:.2f} s);"
-            f" books restored: {'yes' if out['books_restored'] else 'NO'}",
-            "python -m perf.suite (recovery)",
-        )
+        for key, what in (
+            ("after_clean_stop", "after a clean stop (final snapshot)"),
+            ("after_sigkill_no_snapshot", "after SIGKILL, snapshots removed (full replay)"),
+        ):
+            f = restarts[key]
+            self.row(
+                f"recovery: restart {what}, journal of {out['commands']:,} commands"
+                f" ({size / 1e6:.1f} MB)",
+                f"ready in {f['ready_s']:.2f} s (recovery {f['recovery_s']:.3f} s,"
+                f" {f['replayed']:,} replayed; empty data dir: {empty_s:.2f} s);"
+                f" books restored: {'yes' if f['books_restored'] else 'NO'}",
+                "python -m perf.suite (recovery)",
+            )
         return out
 
     def lobster(self) -> dict[str, Any]:
@@ -335,6 +361,21 @@ class Suite:
                 "python -m perf.suite (platform)",
             )
         return out
+
+
+def _restart_figures(
+    d: DaemonProcess, http: str, flow: Flow, before: dict[str, Any]
+) -> dict[str, Any]:
+    """A restarted daemon's figures: time to ready, its recovery block, books as before?"""
+    with urllib.request.urlopen(f"http://{http}/status", timeout=10) as resp:
+        rec = orjson.loads(resp.read()).get("recovery", {})
+    return {
+        "ready_s": d.ready_s,
+        "recovery_s": float(rec.get("seconds", 0.0)),
+        "snapshot_seq": int(rec.get("snapshot_seq", 0)),
+        "replayed": int(rec.get("replayed", 0)),
+        "books_restored": fetch_books(http, flow, flow.levels) == before,
+    }
 
 
 def _run_tool(module: str, *args: str) -> None:

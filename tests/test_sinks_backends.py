@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pg_harness import backend_for, ch_dsn, db_dsn, pg_dsn, pg_server  # noqa: F401
 from test_sinks_convert import (
     SYMBOL,
@@ -21,8 +20,9 @@ from test_sinks_convert import (
     scenario_batches,
 )
 
-from actors.persistence import CommandLog
+from engine._native import JournalWriter
 from engine.book import EventKind, decode_events
+from engine.recovery import JOURNAL_DIR, KIND_COMMANDS
 from engine.sinks import ClickHouseBackend, Converter, Sink, SinkMetrics
 from engine.sinks.backend import Backend
 from engine.sinks.synth import synthetic_journal
@@ -154,10 +154,12 @@ async def test_a_flush_cut_short_before_its_checkpoint_is_removed_on_restart(
 
 def write_journal(data_dir: Path, entries: bytes) -> tuple[Path, list[tuple[str, int, int]]]:
     symbols = [("AAA", 1, 10**9), ("BBB", 1, 10**9)]
-    log = CommandLog(data_dir / "commands.log")
-    arr = np.frombuffer(entries, ENTRY_DTYPE)
-    log.append(entries, int(arr["command"][-1:].view("<u8")[1]))
-    log.close()
+    writer = JournalWriter(data_dir / JOURNAL_DIR, 1 << 20, 1)  # rolls every MiB
+    size = ENTRY_DTYPE.itemsize
+    for off in range(0, len(entries), 1_000 * size):  # records of 1,000 commands
+        part = entries[off : off + 1_000 * size]
+        writer.append(KIND_COMMANDS, writer.next_seq, len(part) // size, part, False)
+    writer.sync()
     config = data_dir.parent / "engine.toml"
     lines = ["[process]", f'data_dir = "{data_dir}"', ""]
     for name, lo, hi in symbols:

@@ -12,7 +12,7 @@ from engine.sinks.metrics import SinkMetrics
 from engine.sinks.postgres import PostgresBackend
 from engine.sinks.records import SinkBatch
 from engine.sinks.runner import CatchUp, Sink, retention_floor
-from engine.sinks.tail import ReplayBooks, log_head, replay, tail_command_log
+from engine.sinks.tail import JournalHead, ReplayBooks, replay, tail_journal
 
 __all__ = [
     "Backend",
@@ -21,6 +21,7 @@ __all__ = [
     "ClickHouseBackend",
     "Converter",
     "Flush",
+    "JournalHead",
     "Outcome",
     "PostgresBackend",
     "ReplayBooks",
@@ -28,8 +29,7 @@ __all__ = [
     "SinkBatch",
     "SinkMetrics",
     "SinkState",
-    "log_head",
     "replay",
     "retention_floor",
-    "tail_command_log",
+    "tail_journal",
 ]

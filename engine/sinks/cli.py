@@ -41,7 +41,7 @@ from engine.sinks.clickhouse import ClickHouseBackend
 from engine.sinks.metrics import SinkMetrics
 from engine.sinks.postgres import PostgresBackend
 from engine.sinks.runner import Sink
-from engine.sinks.tail import log_head, tail_command_log
+from engine.sinks.tail import JournalHead, tail_journal
 
 __all__ = ["COMMANDS", "main"]
 
@@ -204,21 +204,22 @@ def _cell(v: Any) -> str:
 
 
 async def _sink_run(args: argparse.Namespace) -> int:
-    """A follower process: tails DATA_DIR/commands.log into each database until SIGTERM."""
+    """A follower process: tails the journal (DATA_DIR/journal) into each database until
+    SIGTERM."""
     config = _engine_config(args)
     symbols = [(s.name, s.min_price, s.max_price) for s in config.symbols]
-    path = config.data_dir / "commands.log"
+    data_dir = config.data_dir
     metrics = SinkMetrics()
     sinks = []
     for db in _backends(args):
 
         def source(start: int) -> Any:
-            return tail_command_log(path, symbols, start)
+            return tail_journal(data_dir, symbols, start)
 
         sinks.append(
             Sink(
                 db, name=args.name, symbols=[s[0] for s in symbols], source=source,
-                head=lambda: log_head(path), flush_rows=args.flush_rows, metrics=metrics,
+                head=JournalHead(data_dir), flush_rows=args.flush_rows, metrics=metrics,
             )
         )  # fmt: skip
     stop = asyncio.Event()
