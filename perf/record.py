@@ -11,8 +11,8 @@ session (the account of the session's logon). Logon, heartbeats and logout are n
 the replayer does its own. The symbol table comes from the daemon's LogonAck. Stops after
 --duration seconds, --messages messages, or on Ctrl-C / SIGTERM, and writes the flow.
 
-journal: the command log of a daemon's data directory (DATA_DIR/commands.log, sequenced
-commands in order); the planned times are the engine timestamps. Engine-issued commands
+journal: the journal of a daemon's data directory (DATA_DIR/journal, sequenced commands in
+order, docs/durability.md); the planned times are the engine timestamps. Engine-issued commands
 (AdvanceTime) are left out; a cancel or replace naming an engine order id is rewritten to name
 the order by its client order id (order ids are not reproducible across runs). Symbols come
 from the daemon's config (--config; default config/default.toml).
@@ -42,7 +42,6 @@ from perf.replay_engine import expected_books
 __all__ = ["flow_from_journal", "main"]
 
 _TRADING = {"newOrder", "cancel", "replace", "massCancel"}
-_LOG_HEADER = 16  # actors/persistence.py: magic "CIFTSEQ1", u32 entry size, u32 zero
 _U64 = struct.Struct("<Q")
 
 
@@ -175,22 +174,16 @@ def _flow(
 
 
 def _journal_entries(data_dir: Path) -> bytes:
-    """Every journaled command entry (DATA_DIR/journal, docs/durability.md) after a
-    `_LOG_HEADER`-sized gap, or the former DATA_DIR/commands.log as it is."""
+    """Every journaled command entry (DATA_DIR/journal, docs/durability.md), in order."""
     from engine._native import JournalCorrupt, JournalReader
 
     jdir = data_dir / "journal"
-    if jdir.is_dir():
-        try:
-            parts = [p for kind, _f, _n, p in JournalReader(jdir) if kind == 1]
-        except JournalCorrupt as e:
-            raise FlowError(f"{jdir}: {e}") from None
-        return bytes(_LOG_HEADER) + b"".join(parts)
-    path = data_dir / "commands.log"
-    data = path.read_bytes()
-    if data[:8] != b"CIFTSEQ1":
-        raise FlowError(f"{path}: not a command log")
-    return data
+    if not jdir.is_dir():
+        raise FlowError(f"{jdir}: no journal here")
+    try:
+        return b"".join(p for kind, _f, _n, p in JournalReader(jdir) if kind == 1)
+    except JournalCorrupt as e:
+        raise FlowError(f"{jdir}: {e}") from None
 
 
 def flow_from_journal(data_dir: str | Path, config_file: str | None = None) -> Flow:
@@ -218,7 +211,7 @@ def flow_from_journal(data_dir: str | Path, config_file: str | None = None) -> F
     accounts: dict[int, int] = {}
     t0: int | None = None
     last = 0
-    for pos in range(_LOG_HEADER, len(data) - JOURNAL_ENTRY_SIZE + 1, JOURNAL_ENTRY_SIZE):
+    for pos in range(0, len(data) - JOURNAL_ENTRY_SIZE + 1, JOURNAL_ENTRY_SIZE):
         rec = bytearray(data[pos : pos + COMMAND_SIZE])
         (sym,) = struct.unpack_from("<I", data, pos + COMMAND_SIZE)
         kind = rec[0]
