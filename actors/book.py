@@ -4,14 +4,22 @@ Each batch of sequenced commands goes through `Book.apply` in one call (GIL rele
 matching); the events go on to publishing as one item (publishing full: the book holds).
 A `SnapshotMark` in the inbox (the snapshot barrier) splits the batch: the commands before it are
 applied, then the book's state goes to the snapshotter, then the commands after it.
+With the risk engine on, every event record the book produces is fed back to it
+(`RiskEngine.on_events`, this symbol, in the book's order) before it goes on: positions, live
+orders, last price; engine/recovery.py feeds replayed events the same way.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from actors.base import Actor
 from actors.items import BookBatch, Reports, SnapshotMark
 from actors.publishing import PublishingActor
 from engine.book import COMMAND_SIZE, EVENT_SIZE, Book
+
+if TYPE_CHECKING:
+    from engine._native_risk import RiskEngine
 
 __all__ = ["BookActor"]
 
@@ -23,10 +31,12 @@ class BookActor(Actor[BookBatch | SnapshotMark]):
         self.index = index
         self.book = book
         self.publishing: PublishingActor | None = None
+        self.risk: RiskEngine | None = None
         self.commands = 0
 
-    def connect(self, publishing: PublishingActor) -> None:
+    def connect(self, publishing: PublishingActor, risk: RiskEngine | None = None) -> None:
         self.publishing = publishing
+        self.risk = risk
 
     def handle(self, batch: list[BookBatch | SnapshotMark]) -> None:
         run: list[BookBatch] = []
@@ -47,6 +57,8 @@ class BookActor(Actor[BookBatch | SnapshotMark]):
         self.commands += len(commands) // COMMAND_SIZE
         events = self.book.apply(commands)
         if events:
+            if self.risk is not None:
+                self.risk.on_events(self.index, events)
             last = batch[-1]
             self.send(
                 self.publishing,

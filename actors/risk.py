@@ -1,21 +1,28 @@
-"""Risk actor: sequencing and the basic pre-trade checks, one Rust call per batch.
+"""Risk actor: sequencing and the pre-trade checks, one Rust call per batch.
 
 For each batch: `Sequencer.sequence` checks every command against its symbol's rules (tick and
-lot multiples, price limits and band, maximum quantity, known symbol), gives each accepted one
-the next global sequence number and the batch timestamp (the engine clock read once per batch),
-and splits them per symbol. Then, in this order: the journal batch to persistence, each symbol's
-commands to its book actor, the rejects to publishing. On all three edges a full inbox makes
-risk hold (take no new batch) until it has drained to half: backpressure up to the gateway,
-which then stops reading sockets.
+lot multiples, price limits and band, maximum quantity, known symbol) and then, with the risk
+engine on (`[risk] enabled`, docs/risk.md), against the `RiskEngine` (account limits, positions,
+rate, bands around the last trade, ...), each command stamped with the sequence number and
+timestamp it would get. A refused command is a `Rejected` event (2xxx code) and takes no
+sequence number: only accepted commands are journaled, so the journal is the whole input of the
+books and replay needs no verdicts (docs/durability.md). Accepted ones get the next global
+sequence number and the batch timestamp (the engine clock read once per batch) and are split per
+symbol. Then, in this order: the journal batch to persistence, each symbol's commands to its
+book actor, the rejects to publishing. On all three edges a full inbox makes risk hold (take no
+new batch) until it has drained to half: backpressure up to the gateway, which then stops
+reading sockets. The book actors feed their events back to the risk engine (actors/book.py).
 
 Snapshots: `snapshot_barrier` puts a marker into every book actor's inbox between two batches
-(actors/persistence.py `Snapshotter`).
+(actors/persistence.py `Snapshotter`); with the risk engine, risk takes no batch until every
+book has passed the marker, then adds the risk engine's state to the cut (section "risk").
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from actors.base import Actor, State
 from actors.book import BookActor
@@ -23,9 +30,62 @@ from actors.items import BookBatch, Intake, JournalBatch, Reports, SnapshotMark
 from actors.persistence import PersistenceActor
 from actors.publishing import PublishingActor
 from engine.book import COMMAND_SIZE, EVENT_SIZE
+from engine.config import Config, SymbolConfig
 from engine.wire import JOURNAL_ENTRY_SIZE, Sequencer
 
-__all__ = ["RiskActor"]
+if TYPE_CHECKING:
+    from engine._native_risk import AccountLimits, RiskEngine, SymbolRisk
+else:
+    from engine._native import AccountLimits, RiskEngine, SymbolRisk
+
+__all__ = ["RISK_SECTION", "RiskActor", "configure_risk", "new_risk_engine", "symbol_risk"]
+
+RISK_SECTION = "risk"  # the snapshot section holding RiskEngine.snapshot()
+
+
+def symbol_risk(index: int, s: SymbolConfig) -> SymbolRisk:
+    """A symbol's risk checks from its config (the risk engine's symbol id is the index).
+    Without a market band of its own, a market order's protection price is held to the limit
+    price band (as the sequencer's basic check did)."""
+    own_market_band = bool(s.market_band_bps or s.market_band_ticks)
+    market_ticks = s.market_band_ticks if own_market_band else s.price_band_ticks
+    market_bps = s.market_band_bps if own_market_band else s.price_band_bps
+    return SymbolRisk(
+        index,
+        tick=s.tick_size,
+        lot=s.lot_size,
+        min_qty=s.min_qty,
+        max_qty=s.max_order_qty,
+        max_notional=s.max_notional or None,
+        reference_price=s.reference_price,
+        band_ticks=s.price_band_ticks or None,
+        band_bps=s.price_band_bps or None,
+        market_band_ticks=market_ticks or None,
+        market_band_bps=market_bps or None,
+    )
+
+
+def new_risk_engine(config: Config) -> RiskEngine:
+    """A risk engine with the config's symbols and limits and no state."""
+    engine = RiskEngine([symbol_risk(i, s) for i, s in enumerate(config.symbols)])
+    configure_risk(engine, config)
+    return engine
+
+
+def configure_risk(engine: RiskEngine, config: Config) -> None:
+    """Apply the config's symbols, default limits and account settings to `engine` (a fresh one
+    or one restored from a snapshot: the config wins at every start; positions, live orders and
+    last prices are kept)."""
+    engine.set_default_limits(AccountLimits(**config.risk.limits()))
+    for i, s in enumerate(config.symbols):
+        engine.set_symbol(symbol_risk(i, s))
+    for a in config.accounts:
+        own = a.limits(config.risk)
+        if own is None:
+            engine.reset_limits(a.id)
+        else:
+            engine.set_limits(a.id, AccountLimits(**own))
+        engine.set_enabled(a.id, a.enabled)
 
 
 class RiskActor(Actor[Intake]):
@@ -35,10 +95,12 @@ class RiskActor(Actor[Intake]):
         capacity: int,
         batch_max: int,
         clock: Callable[[], int] = time.time_ns,
+        risk: RiskEngine | None = None,
     ) -> None:
         super().__init__("risk", capacity, batch_max)
         self.sequencer = sequencer
         self.clock = clock
+        self.risk = risk  # None: the sequencer's basic checks only
         self.books: Sequence[BookActor] = ()
         self.persistence: PersistenceActor | None = None
         self.publishing: PublishingActor | None = None
@@ -53,17 +115,39 @@ class RiskActor(Actor[Intake]):
         self.persistence = persistence
         self.publishing = publishing
 
-    def snapshot_barrier(self, make: Callable[[int], SnapshotMark | None]) -> int | None:
+    def snapshot_barrier(
+        self,
+        make: Callable[[int], SnapshotMark | None],
+        add_section: Callable[[str, bytes], None] | None = None,
+    ) -> int | None:
         """Send a snapshot marker for seq S = the last sequenced seq through every book actor's
         inbox. Called between two risk batches (never inside `handle`), so every command up to S
         has been handed to its book already: behind the marker, each book's state is exactly
-        "commands <= S" (a consistent cut). Returns S, or None when no marker was made."""
+        "commands <= S" (a consistent cut). With the risk engine, risk holds (checks nothing
+        more) until every book has passed the marker, i.e. fed back every event of the commands
+        <= S; then the risk engine's state is that of the same cut and goes to `add_section`
+        ("risk"), before the last book's state completes the cut. Returns S, or None when no
+        marker was made."""
         if self.state is not State.RUNNING:
             return None
         seq = self.sequencer.next_seq - 1
         mark = make(seq)
         if mark is None:
             return None
+        risk = self.risk
+        if risk is not None and add_section is not None:
+            waiting = [len(self.books)]
+            take = mark.take
+
+            def book_done(index: int, data: bytes) -> None:
+                waiting[0] -= 1
+                if waiting[0] == 0:
+                    add_section(RISK_SECTION, risk.snapshot())
+                    self.release()
+                take(index, data)
+
+            self.hold()
+            mark = SnapshotMark(seq, book_done)
         for book in self.books:
             book.submit(mark, 0)
         return seq
@@ -77,7 +161,7 @@ class RiskActor(Actor[Intake]):
             symbols = b"".join(i.symbols for i in batch)
             t_recv = min(i.t_recv for i in batch)
         journal, per_symbol, rejects, reject_symbols, _first, last = self.sequencer.sequence(
-            commands, symbols, self.clock()
+            commands, symbols, self.clock(), self.risk
         )
         if journal:
             self.send(

@@ -8,6 +8,8 @@ indexes. Imported for typing through `engine.wire`.
 
 from typing import Final, final
 
+from engine._native_risk import RiskEngine
+
 NO_SYMBOL: Final[int]
 """Symbol index of a symbol not in the table (risk rejects it with 2001)."""
 ALL_SYMBOLS: Final[int]
@@ -39,10 +41,12 @@ class Sequencer:
         cls, rules: list[tuple[int, int, int, int, int, int, int]], next_seq: int
     ) -> Sequencer: ...
     def sequence(
-        self, commands: bytes, symbols: bytes, now_ns: int
+        self, commands: bytes, symbols: bytes, now_ns: int, risk: RiskEngine | None = None
     ) -> tuple[bytes, list[bytes | None], bytes, bytes, int, int]:
         """(journal entries, per-symbol command records or None, risk reject event records,
-        their u32 symbol indexes, first seq, last seq)."""
+        their u32 symbol indexes, first seq, last seq). With `risk`, commands that pass the
+        basic checks are also checked by the risk engine (stamped with the seq and ts they
+        would get); refused ones are rejects with its code and take no seq."""
     @property
     def next_seq(self) -> int: ...
     def stats(self) -> dict[str, int | dict[int, int]]: ...

@@ -5,6 +5,7 @@
     cift-engine order SYMBOL buy|sell QTY [PRICE] [--type ...] [--tif ...] ...
     cift-engine cancel SYMBOL (--order-id N | --client-id N)
     cift-engine book SYMBOL [--depth N] [--watch SECONDS]
+    cift-engine risk show ACCOUNT
     cift-engine status
     cift-engine journal verify|stats DATA_DIR
     cift-engine journal dump DATA_DIR [--from SEQ] [--limit N]
@@ -122,6 +123,13 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="symbols, sessions, queue depths, orders/s")
     _http(p)
     _common(p)
+
+    p = sub.add_parser("risk", help="the risk engine's view of an account")
+    rsub = p.add_subparsers(dest="risk_command", required=True)
+    r = rsub.add_parser("show", help="limits, usage, positions and P&L, live orders")
+    r.add_argument("account", type=int)
+    _http(r)
+    _common(r)
 
     p = sub.add_parser("journal", help="inspect, verify and replay a data directory offline")
     jsub = p.add_subparsers(dest="journal_command", required=True)
@@ -409,6 +417,77 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- risk
+
+
+def _limit(v: Any) -> str:
+    return "-" if v is None else str(v)
+
+
+def _risk_text(d: dict[str, Any]) -> str:
+    usage = d["usage"]
+    limits = usage["limits"] if usage is not None else d["default_limits"]
+    lines = [f"account {d['account']}"]
+    if usage is None:
+        lines.append("  no activity yet (default limits)")
+    else:
+        own = "own" if usage["custom_limits"] else "default"
+        lines.append(
+            f"  enabled {usage['enabled']}   kill switch {usage['killed']}   limits: {own}"
+        )
+    lines.append(f"  {'limit':<24} {'value':>16} {'used':>16}")
+    used = {
+        "max_open_orders": "open_orders",
+        "max_open_buy_notional": "open_buy_notional",
+        "max_open_sell_notional": "open_sell_notional",
+        "credit_limit": "credit_used",
+        "rate_burst": "rate_tokens",
+    }
+    for key, value in limits.items():
+        now = usage.get(used.get(key, ""), "") if usage is not None else ""
+        label = "rate tokens left" if key == "rate_burst" else ""
+        lines.append(f"  {key:<24} {_limit(value):>16} {now!s:>16} {label}".rstrip())
+    if usage is not None:
+        lines.append(f"  {'position_cost':<24} {'':>16} {usage['position_cost']!s:>16}")
+    lines.append("")
+    lines.append(
+        f"  {'symbol':<10} {'net':>10} {'avg price':>12} {'mark':>12} {'realized':>14} "
+        f"{'unrealized':>14} {'bought':>10} {'sold':>10} {'open buy':>9} {'open sell':>9}"
+    )
+    for p in d["positions"]:
+        prec = int(p["price_precision"])
+        avg = p["avg_price"]
+        avg_text = f"{float(avg) / 10**prec:.{prec}f}" if avg is not None else "-"
+        lines.append(
+            f"  {p['symbol']:<10} {p['net_qty']:>10} {avg_text:>12} "
+            f"{_price(int(p['mark_price']), prec):>12} {p['realized_pnl']!s:>14} "
+            f"{p['unrealized_pnl']!s:>14} {p['bought']!s:>10} {p['sold']!s:>10} "
+            f"{p['open_buy_qty']!s:>9} {p['open_sell_qty']!s:>9}"
+        )
+    if not d["positions"]:
+        lines.append("  (no positions)")
+    lines.append("")
+    lines.append(f"  live orders: {len(d['orders'])}")
+    for o in d["orders"]:
+        side = _SIDES.get(int(o["side"]), "?")
+        price = _price(int(o["price"]), int(o["price_precision"]))
+        lines.append(
+            f"    {o['symbol']:<10} #{o['order_id']:<10} {side:<4} {o['open']} @ {price}"
+            f"  client {o['client_id']}{'  (in flight)' if o['in_flight'] else ''}"
+        )
+    lines.append("  (P&L and notionals in price units x quantity units)")
+    return "\n".join(lines)
+
+
+def _risk(args: argparse.Namespace) -> int:
+    d = _get(_http_address(args), f"/risk/{args.account}")
+    if args.json:
+        print(json.dumps(d, indent=2))
+    else:
+        print(_risk_text(d))
+    return 0
+
+
 # ---------------------------------------------------------------- journal (offline)
 
 _CMD_KINDS = {1: "new", 2: "cancel", 3: "amend", 4: "mass_cancel", 5: "advance_time"}
@@ -646,6 +725,7 @@ _COMMANDS = {
     "cancel": _cancel,
     "book": _book,
     "status": _status,
+    "risk": _risk,
     "journal": _journal,
 }
 

@@ -36,14 +36,31 @@ class GatewayCode(IntEnum):
 
 
 class RiskCode(IntEnum):
-    """The risk actor's basic pre-trade checks (numbers shared with the full risk engine)."""
+    """The risk stage's codes: the sequencer's basic checks and the risk engine's
+    (docs/risk.md)."""
 
     UNKNOWN_SYMBOL = 2001
+    SYMBOL_CLOSED = 2002
+    SYMBOL_HALTED = 2003
+    ACCOUNT_DISABLED = 2004
+    KILL_SWITCH = 2005
     TICK_MULTIPLE = 2006
     LOT_MULTIPLE = 2007
+    QTY_BELOW_MIN = 2008
     QTY_ABOVE_MAX = 2009
+    NO_REFERENCE_PRICE = 2010
+    NOTIONAL_ABOVE_MAX = 2011
     PRICE_BAND = 2012
     MARKET_PRICE_BAND = 2013
+    RATE_LIMIT = 2014
+    MAX_OPEN_ORDERS = 2015
+    OPEN_BUY_NOTIONAL = 2016
+    OPEN_SELL_NOTIONAL = 2017
+    POSITION_LIMIT = 2018
+    CREDIT_LIMIT = 2019
+    DUPLICATE_CLIENT_ID = 2020
+    AMEND_UNACKNOWLEDGED = 2021
+    ORDER_ID_IN_USE = 2022
 
 
 def text(code: int) -> str:

@@ -28,6 +28,7 @@ __all__ = [
     "JournalConfig",
     "ProcessConfig",
     "QueueConfig",
+    "RiskConfig",
     "ServicesConfig",
     "ShutdownConfig",
     "SymbolConfig",
@@ -166,16 +167,24 @@ class SymbolConfig:
     reference_price: int = _check(_range(0))
     price_band_bps: int = _check(_range(0, 1_000_000))
     max_order_qty: int = _check(_range(1))
+    # Risk engine checks (docs/risk.md); 0 = off. Defaults here serve files written before them.
+    min_qty: int = _check(_range(1), 1)
+    max_notional: int = _check(_range(0), 0)
+    price_band_ticks: int = _check(_range(0), 0)
+    market_band_bps: int = _check(_range(0, 1_000_000), 0)
+    market_band_ticks: int = _check(_range(0), 0)
 
-    def rules(self) -> tuple[int, int, int, int, int, int, int]:
-        """The sequencer's rule tuple (engine._native.Sequencer)."""
+    def rules(self, risk_engine: bool = False) -> tuple[int, int, int, int, int, int, int]:
+        """The sequencer's rule tuple (engine._native.Sequencer). With the risk engine on, the
+        price band is its (around the last trade), not the sequencer's (around the fixed
+        reference price)."""
         return (
             self.tick_size,
             self.lot_size,
             self.min_price,
             self.max_price,
             self.reference_price,
-            self.price_band_bps,
+            0 if risk_engine else self.price_band_bps,
             self.max_order_qty,
         )
 
@@ -192,11 +201,63 @@ class SymbolConfig:
         )
 
 
+LIMIT_KEYS = (
+    "max_open_orders",
+    "max_open_buy_notional",
+    "max_open_sell_notional",
+    "credit_limit",
+    "max_position",
+    "rate_per_sec",
+    "rate_burst",
+)
+"""The per-account risk limits ([risk] defaults, [[accounts]] overrides): docs/risk.md."""
+
+_INHERIT = -1  # an [[accounts]] limit not given: the [risk] default applies
+
+
+@dataclass(frozen=True)
+class RiskConfig:
+    """The risk engine (docs/risk.md) and the default limits of every account; 0 = no limit."""
+
+    enabled: bool = True
+    max_open_orders: int = _check(_range(0), 0)
+    max_open_buy_notional: int = _check(_range(0), 0)
+    max_open_sell_notional: int = _check(_range(0), 0)
+    credit_limit: int = _check(_range(0), 0)
+    max_position: int = _check(_range(0), 0)
+    rate_per_sec: int = _check(_range(0), 0)
+    rate_burst: int = _check(_range(0), 0)
+
+    def limits(self) -> dict[str, int | None]:
+        """The default limits as `AccountLimits` keyword arguments (None = no limit)."""
+        return {k: getattr(self, k) or None for k in LIMIT_KEYS}
+
+
 @dataclass(frozen=True)
 class AccountConfig:
     id: int = _check(_range(1, (1 << 63) - 1))
     token: str = _check(lambda v: None if v else "must not be empty")
     cancel_on_disconnect: bool = False
+    # Risk: a disabled account's orders and amends are refused (2004). Limits: -1 (or absent) =
+    # the [risk] default, 0 = no limit, else this account's own limit.
+    enabled: bool = True
+    max_open_orders: int = _check(_range(_INHERIT), _INHERIT)
+    max_open_buy_notional: int = _check(_range(_INHERIT), _INHERIT)
+    max_open_sell_notional: int = _check(_range(_INHERIT), _INHERIT)
+    credit_limit: int = _check(_range(_INHERIT), _INHERIT)
+    max_position: int = _check(_range(_INHERIT), _INHERIT)
+    rate_per_sec: int = _check(_range(_INHERIT), _INHERIT)
+    rate_burst: int = _check(_range(_INHERIT), _INHERIT)
+
+    def limits(self, defaults: RiskConfig) -> dict[str, int | None] | None:
+        """This account's own limits (its keys over the defaults, None = no limit), or None when
+        it has none of its own."""
+        own = {k: getattr(self, k) for k in LIMIT_KEYS if getattr(self, k) != _INHERIT}
+        if not own:
+            return None
+        merged = defaults.limits()
+        merged.update({k: v or None for k, v in own.items()})
+        return merged
 
 
 @dataclass(frozen=True)
@@ -210,6 +271,7 @@ class Config:
     clock: ClockConfig
     shutdown: ShutdownConfig
     services: ServicesConfig
+    risk: RiskConfig
     symbols: tuple[SymbolConfig, ...]
     accounts: tuple[AccountConfig, ...]
     # Where the values came from: the file given, or the defaults file.
@@ -243,6 +305,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "clock": ClockConfig,
     "shutdown": ShutdownConfig,
     "services": ServicesConfig,
+    "risk": RiskConfig,
 }
 _LISTS: dict[str, type[Any]] = {"symbols": SymbolConfig, "accounts": AccountConfig}
 
@@ -386,11 +449,26 @@ def _check_whole(config: Config, origin: Callable[[str], str]) -> None:
             raise ConfigError(
                 origin(key), f"{key}.tick_size", "min_price and max_price must be multiples of it"
             )
+        if s.min_qty > s.max_order_qty:
+            raise ConfigError(origin(key), f"{key}.min_qty", "must be <= max_order_qty")
+        if s.price_band_bps and s.price_band_ticks:
+            raise ConfigError(
+                origin(key), f"{key}.price_band_ticks", "set price_band_bps or this, not both"
+            )
+        if s.market_band_bps and s.market_band_ticks:
+            raise ConfigError(
+                origin(key), f"{key}.market_band_ticks", "set market_band_bps or this, not both"
+            )
+    if config.risk.rate_burst and not config.risk.rate_per_sec:
+        raise ConfigError(origin("risk.rate_burst"), "risk.rate_burst", "needs risk.rate_per_sec")
     ids: set[int] = set()
     for i, a in enumerate(config.accounts):
         key = f"accounts[{i}]"
         if a.id in ids:
             raise ConfigError(origin(key), f"{key}.id", f"duplicate account {a.id}")
         ids.add(a.id)
+        own = a.limits(config.risk)
+        if own is not None and own["rate_burst"] and not own["rate_per_sec"]:
+            raise ConfigError(origin(key), f"{key}.rate_burst", "needs a rate_per_sec")
     if config.http.enabled and config.http.port != 0 and config.http.port == config.gateway.port:
         raise ConfigError(origin("http.port"), "http.port", "must differ from gateway.port")

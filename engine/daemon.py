@@ -24,7 +24,7 @@ import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -35,7 +35,7 @@ from actors.gateway import Gateway
 from actors.items import Intake
 from actors.persistence import PersistenceActor, Snapshotter
 from actors.publishing import PublishingActor
-from actors.risk import RiskActor
+from actors.risk import RISK_SECTION, RiskActor, configure_risk, new_risk_engine
 from engine import sdnotify
 from engine.book import Book, Side, advance_time, encode_command
 from engine.codes import GatewayCode
@@ -44,6 +44,11 @@ from engine.http_api import HttpApi
 from engine.metrics import Metrics
 from engine.recovery import Recovered, RecoveryError, book_section, recover, state_digest
 from engine.wire import ALL_SYMBOLS, Publisher, Sequencer, WireDecoder
+
+if TYPE_CHECKING:
+    from engine._native_risk import RiskEngine
+else:
+    from engine._native import RiskEngine
 
 __all__ = ["RUNTIME_FILE", "Engine", "StartError", "serve"]
 
@@ -69,8 +74,17 @@ class Engine:
         # 0. Recovery, before anything else: the books from config, restored from the newest
         #    valid snapshot, then every journaled command after it re-applied (no replies).
         #    RecoveryError (corruption before the journal's last record) stops the start.
+        #    The risk engine (when on) is restored from the same snapshot, configured from
+        #    this config, and replay drives it as the pipeline does.
         books = [Book(s.min_price, s.max_price, s.max_order_qty) for s in symbols]
-        self.recovered: Recovered = recover(config.data_dir, names, books, progress)
+        self.recovered: Recovered = recover(
+            config.data_dir,
+            names,
+            books,
+            progress,
+            risk=self._risk_engine if config.risk.enabled else None,
+        )
+        self.risk_engine: RiskEngine | None = self.recovered.risk
         next_seq = self.recovered.next_seq
 
         # 1. Gateway: TCP sessions; each read is decoded whole in Rust into command records
@@ -79,10 +93,13 @@ class Engine:
         self.publisher = Publisher([s.spec() for s in symbols])
         self.gateway = Gateway(config, self.decoder, self.publisher)
 
-        # 2. Risk: basic checks, global sequence number + timestamp, per-symbol routing; one
-        #    Rust call per batch. Sequence numbers continue after the journal's last one.
-        self.sequencer = Sequencer([s.rules() for s in symbols], next_seq)
-        self.risk = RiskActor(self.sequencer, queues.risk, batch)
+        # 2. Risk: basic checks, the risk engine's checks (account limits, positions, ...),
+        #    global sequence number + timestamp, per-symbol routing; one Rust call per batch.
+        #    Refused commands take no sequence number and are never journaled. Sequence
+        #    numbers continue after the journal's last one.
+        on = self.risk_engine is not None
+        self.sequencer = Sequencer([s.rules(on) for s in symbols], next_seq)
+        self.risk = RiskActor(self.sequencer, queues.risk, batch, risk=self.risk_engine)
 
         # 3. Books: one actor per symbol, each owning one native order book.
         self.books = [
@@ -120,13 +137,22 @@ class Engine:
         self.gateway.connect(self.risk)  # risk full: stop reading every socket
         self.risk.connect(self.books, self.persistence, self.publishing)  # full: risk waits
         for book in self.books:
-            book.connect(self.publishing)  # publishing full: the book waits
+            # publishing full: the book waits; its events go back to the risk engine
+            book.connect(self.publishing, self.risk_engine)
         self.persistence.connect(self.publishing)  # mark_durable(seq): opens the gate
         self.publishing.connect(self.gateway)  # session output > limit: disconnect (1009)
 
         self.clock_ticks_dropped = 0
         self.started = time.time()
         self._rate = (time.monotonic(), 0, 0.0)  # (when, sequenced, orders/s)
+
+    def _risk_engine(self, snapshot: bytes | None) -> RiskEngine:
+        """The risk engine: restored from a snapshot's section (or new), then configured."""
+        if snapshot is None:
+            return new_risk_engine(self.config)
+        engine = RiskEngine.restore(snapshot)
+        configure_risk(engine, self.config)
+        return engine
 
     def actors(self) -> list[Actor[Any]]:
         """Every queue-driven stage, in pipeline order."""
@@ -165,12 +191,20 @@ class Engine:
         """Every stage drained and the journal durable: snapshot the books as they are."""
         seq = self.sequencer.next_seq - 1
         sections = {book_section(b.symbol): b.book.snapshot() for b in self.books}
+        if self.risk_engine is not None:
+            sections[RISK_SECTION] = self.risk_engine.snapshot()
         await self.snapshots.final(seq, sections)
 
     def snapshot_now(self) -> int | None:
         """Start a snapshot at the last sequenced seq (the barrier through the book actors);
         returns that seq, or None when one is in progress or nothing is new."""
-        return self.risk.snapshot_barrier(self.snapshots.mark)
+        return self.risk.snapshot_barrier(self.snapshots.mark, self._add_section)
+
+    def _add_section(self, name: str, data: bytes) -> None:
+        """A section for the cut in progress (the risk engine's state at the barrier)."""
+        cut = self.snapshots.pending
+        if cut is not None:
+            cut.sections[name] = data
 
     async def _snapshot_timer(self) -> None:
         j = self.config.journal
@@ -282,10 +316,52 @@ class Engine:
                 "torn_bytes": self.recovered.torn_bytes,
                 "seconds": round(self.recovered.seconds, 6),
             },
+            "risk": self._risk_status(),
             "symbols": symbols,
             "sessions": self.gateway.status(),
             "queues": queues,
         }
+
+    def _risk_status(self) -> dict[str, Any]:
+        engine = self.risk_engine
+        if engine is None:
+            return {"enabled": False}
+        return {
+            "enabled": True,
+            "accounts": len(engine.account_ids()),
+            "live_orders": engine.live_orders(),
+            "replay_refused": self.recovered.risk_refused,
+        }
+
+    def risk_view(self, account: int) -> dict[str, Any] | None:
+        """The risk engine's view of one account (`cift-engine risk show`): limits and usage,
+        positions with P&L, live orders; None without the risk engine. Amounts are in price
+        units x quantity units."""
+        engine = self.risk_engine
+        if engine is None:
+            return None
+        names = [s.name for s in self.config.symbols]
+        precision = {s.name: s.price_precision for s in self.config.symbols}
+
+        def named(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            out = []
+            for r in rows:
+                sym = r.get("symbol")
+                name = names[sym] if isinstance(sym, int) and sym < len(names) else str(sym)
+                out.append({**r, "symbol": name, "price_precision": precision.get(name, 0)})
+            return out
+
+        view: dict[str, Any] = _json_safe(
+            {
+                "account": account,
+                # limits and usage; None: the engine has not seen the account yet
+                "usage": engine.account(account),
+                "default_limits": _limits_dict(engine),
+                "positions": named(engine.positions(account)),
+                "orders": named(engine.orders(account)),
+            }
+        )
+        return view
 
     def book_depth(self, symbol: str, depth: int) -> dict[str, Any] | None:
         for b, s in zip(self.books, self.config.symbols, strict=True):
@@ -298,6 +374,34 @@ class Engine:
                     "asks": [list(x) for x in b.book.depth(Side.SELL, depth)],
                 }
         return None
+
+
+def _limits_dict(engine: RiskEngine) -> dict[str, Any]:
+    d = engine.defaults
+    keys = (
+        "max_open_orders",
+        "max_open_buy_notional",
+        "max_open_sell_notional",
+        "credit_limit",
+        "max_position",
+        "rate_per_sec",
+        "rate_burst",
+    )
+    return {k: getattr(d, k) for k in keys}
+
+
+_I64 = 1 << 63
+
+
+def _json_safe(v: Any) -> Any:
+    """Risk amounts are i128: anything outside i64 becomes a string (orjson's integer range)."""
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, int) and not isinstance(v, bool) and not -_I64 <= v < _I64:
+        return str(v)
+    return v
 
 
 def _apply_affinity(cpus: tuple[int, ...]) -> None:
@@ -356,12 +460,18 @@ async def serve(config: Config) -> int:
     )
     for problem in r.problems:
         log.warning("recovery: skipped snapshot %s", problem)
+    if r.risk_refused:
+        log.warning(
+            "recovery: the risk engine refused %d replayed commands (they were accepted when "
+            "sequenced; the books' events still track them): see docs/risk.md",
+            r.risk_refused,
+        )
     metrics = Metrics()
     metrics.bind(eng)
     watched = eng.start()
     watched[loop.create_task(metrics.probe_loop(), name="loop-probe")] = "loop-probe"
     watchdog = sdnotify.watchdog_task()
-    http = HttpApi(metrics.registry, eng.status, eng.book_depth)
+    http = HttpApi(metrics.registry, eng.status, eng.book_depth, eng.risk_view)
     try:
         for t in await eng.gateway.start():
             watched[t] = t.get_name()
@@ -377,6 +487,20 @@ async def serve(config: Config) -> int:
     # Everything built so far lives as long as the process: keep it out of the cyclic GC's scans.
     gc.collect()
     gc.freeze()
+    # Signal handlers before daemon.json: whoever sees that file may send SIGTERM at once.
+    stop = asyncio.Event()
+
+    def on_signal(signum: int) -> None:
+        if stop.is_set():
+            log.warning("second %s: exiting now", signal.Signals(signum).name)
+            os._exit(128 + signum)
+        log.info("%s: stopping (drain, then exit)", signal.Signals(signum).name)
+        sdnotify.stopping("draining")
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+
     runtime = config.data_dir / RUNTIME_FILE
     _write_runtime(
         runtime,
@@ -392,19 +516,6 @@ async def serve(config: Config) -> int:
         config.journal.policy,
     )
     sdnotify.ready(f"serving {len(config.symbols)} symbols on port {eng.gateway.port}")
-
-    stop = asyncio.Event()
-
-    def on_signal(signum: int) -> None:
-        if stop.is_set():
-            log.warning("second %s: exiting now", signal.Signals(signum).name)
-            os._exit(128 + signum)
-        log.info("%s: stopping (drain, then exit)", signal.Signals(signum).name)
-        sdnotify.stopping("draining")
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig)
 
     async def stopped() -> None:
         await stop.wait()

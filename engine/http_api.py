@@ -3,6 +3,8 @@
     GET /metrics           Prometheus text format
     GET /status            JSON: symbols, sessions, queues, orders/s (`cift-engine status`)
     GET /book/SYMBOL?depth=N  JSON: L2 depth of one symbol (`cift-engine book SYMBOL`)
+    GET /risk/ACCOUNT      JSON: an account's risk limits, usage, positions, P&L, live orders
+                           (`cift-engine risk show ACCOUNT`; 404 with the risk engine off)
 
 It runs on the engine's event loop, so a query reads a consistent state between two batches.
 One request per connection, 8 KiB request limit, 5 s to send it.
@@ -33,10 +35,12 @@ class HttpApi:
         registry: CollectorRegistry,
         status: Callable[[], dict[str, Any]],
         book: Callable[[str, int], dict[str, Any] | None],
+        risk: Callable[[int], dict[str, Any] | None] | None = None,
     ) -> None:
         self.registry = registry
         self.status = status
         self.book = book
+        self.risk = risk
         self.server: asyncio.Server | None = None
         self.port = 0
 
@@ -69,6 +73,14 @@ class HttpApi:
             if found is None:
                 return 404, "text/plain", f"unknown symbol {symbol}\n".encode()
             return 200, "application/json", orjson.dumps(found)
+        if path.startswith("/risk/"):
+            text = unquote(path.removeprefix("/risk/"))
+            if not text.isdigit() or not 0 < int(text) < 1 << 64:
+                return 400, "text/plain", b"account must be a positive integer\n"
+            view = self.risk(int(text)) if self.risk is not None else None
+            if view is None:
+                return 404, "text/plain", b"the risk engine is off\n"
+            return 200, "application/json", orjson.dumps(view)
         return 404, "text/plain", b"not found\n"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

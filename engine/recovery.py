@@ -5,6 +5,12 @@ Replay is deterministic: the books are a pure function of the sequenced commands
 journaled records in order rebuilds exactly the state a process that never crashed would have.
 Per-entry work stays out of Python: journal payloads are split by symbol with numpy and applied to
 each book in one `Book.apply` call per record.
+
+With the risk engine (docs/risk.md) the snapshot's "risk" section is restored too, and replay
+drives it as the daemon does: each journal record's commands through `RiskEngine.check_batch`
+(they all passed when they were sequenced — refused commands are never journaled — so the
+verdicts only re-make the reservations; one that refuses now is counted, and the book's events
+still track the order), then every book's events through `RiskEngine.on_events`.
 """
 
 from __future__ import annotations
@@ -15,12 +21,17 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
 
 from engine._native import Book, JournalCorrupt, JournalReader, journal_recover, journal_scan
 from engine.snapshot import Snapshot, load_latest
+from engine.wire import ALL_SYMBOLS
+
+if TYPE_CHECKING:
+    from engine._native_risk import RiskEngine
 
 __all__ = [
     "ENTRY_DTYPE",
@@ -44,6 +55,7 @@ JOURNAL_DIR = "journal"
 SNAPSHOT_DIR = "snapshots"
 KIND_COMMANDS = 1
 META_SECTION = "meta"
+RISK_SECTION = "risk"  # RiskEngine.snapshot() (actors/risk.py writes it)
 
 # One journal entry: the 96-byte sequenced command record, its u32 symbol index, 4 zero bytes.
 ENTRY_DTYPE = np.dtype([("cmd", "V96"), ("symbol", "<u4"), ("pad", "<u4")])
@@ -64,21 +76,33 @@ class Recovered:
     torn_bytes: int  # bytes cut from a torn journal tail (0 = clean)
     seconds: float
     problems: tuple[str, ...]  # unreadable newer snapshots that were skipped
+    risk: RiskEngine | None = None  # restored and replayed (when recover got `risk`)
+    risk_refused: int = 0  # replayed commands the risk engine refused this time (expected: 0)
 
 
 def book_section(symbol: str) -> str:
     return f"book:{symbol}"
 
 
-def split_by_symbol(
-    payload: bytes, nsymbols: int, after_seq: int = 0
-) -> Iterator[tuple[int, bytes]]:
-    """(symbol index, command records) for each symbol present in a journal payload, keeping
-    only commands with seq > after_seq, in journal order."""
+def journal_entries(payload: bytes, after_seq: int = 0) -> np.ndarray:
+    """A journal payload's entries (ENTRY_DTYPE), only those with seq > after_seq."""
     entries = np.frombuffer(payload, dtype=ENTRY_DTYPE)
     if after_seq:
         seqs = np.frombuffer(payload, dtype="<u8")[_SEQ_OFFSET // 8 :: ENTRY_DTYPE.itemsize // 8]
         entries = entries[seqs > after_seq]
+    return entries
+
+
+def split_by_symbol(
+    payload: bytes, nsymbols: int, after_seq: int = 0
+) -> Iterator[tuple[int, bytes]]:
+    """(symbol index, command records) for each symbol present in a journal payload, keeping
+    only commands with seq > after_seq, in journal order. An entry for ALL_SYMBOLS (AdvanceTime,
+    a mass cancel of every symbol) goes to every symbol, as the sequencer routed it."""
+    return _split(journal_entries(payload, after_seq), nsymbols)
+
+
+def _split(entries: np.ndarray, nsymbols: int) -> Iterator[tuple[int, bytes]]:
     if len(entries) == 0:
         return
     symbols = entries["symbol"]
@@ -86,10 +110,18 @@ def split_by_symbol(
     if bool((symbols == first).all()):
         if first < nsymbols:
             yield first, entries["cmd"].tobytes()
+        elif first == ALL_SYMBOLS:
+            records = entries["cmd"].tobytes()
+            for s in range(nsymbols):
+                yield s, records
         return
-    for s in np.unique(symbols):
+    everyone = symbols == ALL_SYMBOLS
+    targets = range(nsymbols) if bool(everyone.any()) else np.unique(symbols)
+    for s in targets:
         if s < nsymbols:
-            yield int(s), entries["cmd"][symbols == s].tobytes()
+            mask = (symbols == s) | everyone
+            if bool(mask.any()):
+                yield int(s), entries["cmd"][mask].tobytes()
 
 
 def state_digest(books: Sequence[Book]) -> str:
@@ -145,6 +177,7 @@ def recover(
     repair: bool = True,
     use_snapshot: bool = True,
     events: Callable[[int, bytes], None] | None = None,
+    risk: Callable[[bytes | None], RiskEngine] | None = None,
 ) -> Recovered:
     """Restore `books` (one per symbol, freshly built from config) in place of the entries of
     `books`, then replay the journal; raises RecoveryError when it cannot be done safely.
@@ -152,10 +185,13 @@ def recover(
     (offline tools) leaves a torn tail in place, `use_snapshot=False` replays the journal from
     its start (it must still begin at seq 1). `events(symbol index, event records)` receives
     what each `Book.apply` produced (the daemon discards them: their replies went out, or the
-    commands were never acknowledged)."""
+    commands were never acknowledged). `risk(snapshot section or None)` makes the risk engine
+    (restored from the section, configured), which replay then drives like the daemon does; it
+    is returned in `Recovered.risk`."""
     start = time.perf_counter()
     snap, problems = load_latest(data_dir / SNAPSHOT_DIR) if use_snapshot else (None, [])
     after = 0
+    engine: RiskEngine | None = None
     if snap is not None:
         meta = orjson.loads(snap.sections.get(META_SECTION, b"{}"))
         had = meta.get("symbols")
@@ -170,7 +206,14 @@ def recover(
                 books[i] = Book.restore(snap.sections[book_section(s)])
             except (KeyError, ValueError) as e:
                 raise RecoveryError(f"snapshot {snap.seq}: book {s}: {e}") from e
+        if risk is not None:
+            try:
+                engine = risk(snap.sections.get(RISK_SECTION))
+            except ValueError as e:
+                raise RecoveryError(f"snapshot {snap.seq}: risk: {e}") from e
         after = snap.seq
+    if risk is not None and engine is None:
+        engine = risk(None)
     jdir = data_dir / JOURNAL_DIR
     try:
         scan = journal_recover(jdir) if repair else journal_scan(jdir)
@@ -193,16 +236,27 @@ def recover(
             f"journal starts at seq {first} but the newest valid snapshot covers only {after}: "
             "commands in between are missing"
         )
-    replayed = 0
+    replayed = refused = 0
     try:
         for kind, _first_seq, _count, payload in JournalReader(jdir, after + 1):
             if kind != KIND_COMMANDS:
                 continue
-            for sym, records in split_by_symbol(payload, len(books), after):
+            entries = journal_entries(payload, after)
+            if len(entries) == 0:
+                continue
+            targets = entries["symbol"]
+            replayed += int(np.count_nonzero((targets < len(books)) | (targets == ALL_SYMBOLS)))
+            if engine is not None:
+                verdicts = engine.check_batch(targets.tobytes(), entries["cmd"].tobytes())
+                # (a mass cancel of every symbol is not checked live: its 2001 here is no refusal)
+                refusals = (np.frombuffer(verdicts, dtype="<u2") != 0) & (targets != ALL_SYMBOLS)
+                refused += int(np.count_nonzero(refusals))
+            for sym, records in _split(entries, len(books)):
                 out = books[sym].apply(records)
+                if engine is not None and out:
+                    engine.on_events(sym, out)
                 if events is not None:
                     events(sym, out)
-                replayed += len(records) // 96
             if progress is not None:
                 progress(replayed)
     except JournalCorrupt as e:
@@ -218,6 +272,8 @@ def recover(
         torn_bytes=torn["bytes"] if torn is not None else 0,
         seconds=time.perf_counter() - start,
         problems=tuple(problems),
+        risk=engine,
+        risk_refused=refused,
     )
 
 

@@ -313,8 +313,8 @@ fn symbol_dict<'py>(py: Python<'py>, s: &SymbolView) -> PyResult<Bound<'py, PyDi
 
 /// Pre-trade and post-trade risk for a set of symbols.
 #[pyclass(name = "RiskEngine", module = "engine._native")]
-struct PyRiskEngine {
-    engine: RiskEngine,
+pub(crate) struct PyRiskEngine {
+    pub(crate) engine: RiskEngine,
     symbols: Vec<u32>,
     verdicts: Vec<u16>,
     out: Vec<u8>,

@@ -8,6 +8,8 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
+use super::risk::PyRiskEngine;
+use crate::risk::RiskReject;
 use crate::wire::client::{self, REPORT_SIZE};
 use crate::wire::codes::{all_codes, reject_text};
 use crate::wire::{
@@ -179,16 +181,31 @@ impl PySequencer {
     /// rejects, reject_symbols, first_seq, last_seq)`: journal entries of the accepted commands,
     /// a list (by symbol index) of command-record bytes or None, risk `Rejected` event records
     /// with a u32 symbol index each, and the range of sequence numbers given (0, 0 if none).
+    /// With `risk` (a `RiskEngine` whose symbol ids are the symbol indexes), every command that
+    /// passes the basic checks is also checked by it, stamped with the seq and ts it would get;
+    /// a refused one is a reject with the engine's code and takes no sequence number.
+    #[pyo3(signature = (commands, symbols, now_ns, risk = None))]
     fn sequence<'py>(
         &mut self,
         py: Python<'py>,
         commands: &[u8],
         symbols: &[u8],
         now_ns: u64,
+        risk: Option<PyRefMut<'py, PyRiskEngine>>,
     ) -> PyResult<SequenceResult<'py>> {
-        self.inner
-            .sequence(commands, symbols, now_ns, &mut self.out)
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let done = match risk {
+            Some(mut r) => {
+                let engine = &mut r.engine;
+                self.inner
+                    .sequence_with(commands, symbols, now_ns, &mut self.out, |sym, cmd| {
+                        engine.check(sym, cmd).map_err(RiskReject::code)
+                    })
+            }
+            None => self
+                .inner
+                .sequence(commands, symbols, now_ns, &mut self.out),
+        };
+        done.map_err(|e| PyValueError::new_err(e.to_string()))?;
         let o = &self.out;
         let per_symbol = PyList::empty(py);
         for b in &o.per_symbol {

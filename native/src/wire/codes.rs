@@ -61,16 +61,31 @@ reject_codes! {
 }
 
 reject_codes! {
-    /// Risk codes: the basic pre-trade checks of the risk actor, per command. Numbers and texts
-    /// are those of the full risk engine (`crate::risk`, docs/risk.md), which will replace these
-    /// checks; this is the subset the daemon checks today.
+    /// Risk codes: the sequencer's basic checks and the full risk engine's (`crate::risk`,
+    /// docs/risk.md; `risk::RiskReject` has the same numbers and texts, a test pins them).
     RiskCode {
         UnknownSymbol = 2001 => "unknown symbol",
+        SymbolClosed = 2002 => "symbol is closed",
+        SymbolHalted = 2003 => "symbol is halted",
+        AccountDisabled = 2004 => "account is disabled",
+        KillSwitch = 2005 => "account kill switch is on",
         TickMultiple = 2006 => "price is not a multiple of the symbol's tick",
         LotMultiple = 2007 => "quantity is not a multiple of the symbol's lot",
+        QtyBelowMin = 2008 => "quantity below the symbol's minimum",
         QtyAboveMax = 2009 => "quantity above the symbol's maximum",
+        NoReferencePrice = 2010 => "market order without protection price and no reference price",
+        NotionalAboveMax = 2011 => "order notional above the symbol's maximum",
         PriceBand = 2012 => "limit price outside the price band",
         MarketPriceBand = 2013 => "market protection price outside the market price band",
+        RateLimit = 2014 => "order rate limit exceeded",
+        MaxOpenOrders = 2015 => "too many open orders for this account",
+        OpenBuyNotional = 2016 => "open buy notional limit exceeded",
+        OpenSellNotional = 2017 => "open sell notional limit exceeded",
+        PositionLimit = 2018 => "position limit exceeded",
+        CreditLimit = 2019 => "credit limit exceeded",
+        DuplicateClientId = 2020 => "duplicate client order id for this account today",
+        AmendUnacknowledged = 2021 => "amend target not acknowledged yet",
+        OrderIdInUse = 2022 => "order id in use",
     }
 }
 
@@ -120,6 +135,19 @@ mod tests {
             assert_eq!(RiskCode::from_code(c.code()), Some(*c));
             assert!((2001..=2999).contains(&c.code()));
         }
+    }
+
+    #[test]
+    fn risk_codes_are_the_risk_engines() {
+        let ours: Vec<(u16, String)> = RiskCode::ALL
+            .iter()
+            .map(|c| (c.code(), c.text().to_owned()))
+            .collect();
+        let engine: Vec<(u16, String)> = crate::risk::RiskReject::ALL
+            .iter()
+            .map(|r| (r.code(), r.to_string()))
+            .collect();
+        assert_eq!(ours, engine);
     }
 
     #[test]

@@ -79,8 +79,8 @@ impl Sequenced {
 pub struct SequencerStats {
     pub sequenced: u64,
     pub batches: u64,
-    /// Rejects by risk code (index = code - 2001).
-    pub rejects_by_code: [u64; 16],
+    /// Rejects by risk code (index = code - 2001), the sequencer's and the risk engine's.
+    pub rejects_by_code: [u64; 32],
 }
 
 impl SequencerStats {
@@ -137,6 +137,27 @@ impl Sequencer {
         now_ts: u64,
         out: &mut Sequenced,
     ) -> Result<(), SequenceError> {
+        self.sequence_with(commands, symbols, now_ts, out, |_, _| Ok(()))
+    }
+
+    /// `sequence` with a further pre-trade check (the risk engine, `crate::risk`): a command
+    /// that passes the basic checks is stamped with the sequence number, timestamp and order id
+    /// it would get and handed to `check(symbol, &stamped)`; `Err(code)` refuses it (a
+    /// `Rejected` event with that code, no sequence number taken), `Ok` sequences it. So the
+    /// checker sees every command with the `seq` and `ts` it is journaled with, and refused
+    /// commands leave no gap. Not handed to `check`: a mass cancel for `ALL_SYMBOLS`, and a new
+    /// order with a quantity <= 0 (the book rejects it, 3001).
+    pub fn sequence_with<F>(
+        &mut self,
+        commands: &[u8],
+        symbols: &[u8],
+        now_ts: u64,
+        out: &mut Sequenced,
+        mut check: F,
+    ) -> Result<(), SequenceError>
+    where
+        F: FnMut(u32, &Command) -> Result<(), u16>,
+    {
         if !commands.len().is_multiple_of(COMMAND_SIZE) {
             return Err(SequenceError::PartialRecord(commands.len()));
         }
@@ -160,22 +181,32 @@ impl Sequencer {
                 continue;
             };
             let symbol = u32::from_le_bytes([sym[0], sym[1], sym[2], sym[3]]);
-            if let Err(code) = self.check(&cmd, symbol) {
-                let i = usize::from(code.code().saturating_sub(2001));
-                if let Some(c) = self.stats.rejects_by_code.get_mut(i) {
-                    *c += 1;
-                }
-                reject_event(code.code(), &cmd).encode(&mut out.rejects);
-                out.reject_symbols.extend_from_slice(&symbol.to_le_bytes());
-                continue;
-            }
+            let received = cmd;
             let seq = self.next_seq;
-            self.next_seq += 1;
             cmd.seq = seq;
             cmd.ts = ts;
             if cmd.kind == CmdKind::New as u8 {
                 cmd.order_id = seq;
             }
+            let all_cancel = symbol == ALL_SYMBOLS && cmd.kind == CmdKind::MassCancel as u8;
+            // A new order without a positive quantity is malformed for the book: left to it
+            // (3001), as before the risk engine, not refused as "below the minimum" (2008).
+            let for_book = cmd.kind == CmdKind::New as u8 && cmd.qty <= 0;
+            let verdict = match self.check(&received, symbol) {
+                Err(code) => Err(code.code()),
+                Ok(()) if all_cancel || for_book => Ok(()),
+                Ok(()) => check(symbol, &cmd),
+            };
+            if let Err(code) = verdict {
+                let i = usize::from(code.saturating_sub(2001));
+                if let Some(c) = self.stats.rejects_by_code.get_mut(i) {
+                    *c += 1;
+                }
+                reject_event(code, &received).encode(&mut out.rejects);
+                out.reject_symbols.extend_from_slice(&symbol.to_le_bytes());
+                continue;
+            }
+            self.next_seq += 1;
             if out.first_seq == 0 {
                 out.first_seq = seq;
             }
@@ -400,6 +431,37 @@ mod tests {
                 (2013, 1)
             ]
         );
+    }
+
+    #[test]
+    fn a_further_check_sees_stamped_commands_and_refusals_take_no_seq() {
+        let mut seq = Sequencer::new(vec![rules()], 10).unwrap_or_else(|e| panic!("{e}"));
+        let mut recs = Vec::new();
+        for qty in [10, 20, 30] {
+            new_limit(1_000, qty).encode(&mut recs);
+        }
+        let syms: Vec<u8> = [0u32; 3].iter().flat_map(|s| s.to_le_bytes()).collect();
+        let mut seen = Vec::new();
+        let mut out = Sequenced::default();
+        seq.sequence_with(&recs, &syms, 77, &mut out, |sym, cmd| {
+            seen.push((sym, cmd.seq, cmd.ts, cmd.order_id));
+            if cmd.qty == 20 {
+                Err(2015)
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        // The refused command saw seq 11 but did not take it: the next one gets 11 too.
+        assert_eq!(
+            seen,
+            vec![(0, 10, 77, 10), (0, 11, 77, 11), (0, 11, 77, 11)]
+        );
+        assert_eq!((out.first_seq, out.last_seq), (10, 11));
+        assert_eq!(reject_codes(&out), vec![2015]);
+        let rejected = Event::decode(&out.rejects).unwrap_or_else(|| panic!("no reject"));
+        assert_eq!((rejected.order_id, rejected.qty), (0, 20));
+        assert_eq!(seq.stats().rejects(), vec![(2015, 1)]);
     }
 
     #[test]
