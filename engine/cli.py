@@ -738,10 +738,16 @@ _DELEGATED: dict[str, tuple[str, bool]] = {
     "report": ("engine.sinks.cli", True),
     "sink": ("engine.sinks.cli", True),
 }
+# `watch` has its own entry point name in its module.
+_WATCH = "watch"
 
 
 def _delegate(argv: list[str]) -> int | None:
     """Run a delegated command (see `_DELEGATED`); None if `argv` names none."""
+    if argv and argv[0] == _WATCH:
+        from engine.mdclient import watch_main
+
+        return watch_main(argv[1:])
     if not argv or argv[0] not in _DELEGATED:
         return None
     module, with_name = _DELEGATED[argv[0]]

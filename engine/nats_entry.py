@@ -62,7 +62,7 @@ from nats.js.errors import NotFoundError
 
 from engine.book import COMMAND_SIZE, EVENT_SIZE, CmdKind
 from engine.codes import GatewayCode
-from engine.nats_publish import ReportsLike, SymbolSpec, ensure_stream, side_name
+from engine.nats_publish import REASON_NAMES, ReportsLike, SymbolSpec, ensure_stream, side_name
 from engine.protocol import FRAME_HEADER, schema
 from engine.wire import JOURNAL_ENTRY_SIZE, Publisher, WireDecoder, code_text
 
@@ -116,7 +116,7 @@ class NatsEntryConfig:
     max_frame_bytes: int = 65_536
     # Commands decoded but not yet handed to the pipeline; then intake waits.
     max_pending: int = 65_536
-    # fsync the tie log before the journal write (set with journal.fsync = "batch").
+    # fsync the tie log before the journal write (set unless journal.fsync = "none").
     fsync: bool = False
     # Every this often: forget ties the consumers' ack floors have passed; rewrite the tie log
     # once it is bigger than `tie_compact_bytes`.
@@ -218,6 +218,12 @@ class TieLog:
             with tmp.open("rb") as f:
                 os.fsync(f.fileno())
         tmp.replace(self.path)
+        if self.fsync:
+            fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self.size = len(data)
 
@@ -330,8 +336,7 @@ def report_dicts(
 
 
 def _reason(raw: int) -> str:
-    names = ("none", "user", "iocRemainder", "fokUnfilled", "selfTrade", "expired", "massCancel")
-    return names[raw] if raw < len(names) else ("marketProtection" if raw == 7 else "none")
+    return REASON_NAMES[raw] if raw < len(REASON_NAMES) else "none"
 
 
 # ---------------------------------------------------------------- the entry
@@ -721,7 +726,7 @@ class NatsEntry:
                     (await js.consumer_info(c.stream, name)).ack_floor.stream_seq
                     for name in self._consumers
                 ]
-            except (NatsError, AttributeError) as e:
+            except (NatsError, TimeoutError, AttributeError) as e:
                 log.debug("JetStream consumer info: %r", e)
                 continue
             floor = min(floors, default=0) or 0
@@ -828,24 +833,25 @@ class NatsEntry:
 
 def _match(commands: bytes, symbols: bytes, journal: bytes, n: int) -> list[int]:
     """The engine seq of each of `n` commands (0: rejected by risk). The journal holds the
-    accepted ones in order, as sequenced: equal but for seq, ts and a new order's id."""
+    accepted ones in order, as sequenced: equal but for seq, ts and a new order's id (and the
+    risk checks are a function of exactly the compared fields, so the match is exact)."""
     if len(journal) == n * JOURNAL_ENTRY_SIZE:
         return [_SEQ.unpack_from(journal, k * JOURNAL_ENTRY_SIZE + 8)[0] for k in range(n)]
     seqs = [0] * n
-    j = 0
     entries = len(journal) // JOURNAL_ENTRY_SIZE
+    j = 0
     for i in range(n):
-        if j >= entries:
-            break
         c = commands[i * COMMAND_SIZE : (i + 1) * COMMAND_SIZE]
-        e = journal[j * JOURNAL_ENTRY_SIZE : j * JOURNAL_ENTRY_SIZE + COMMAND_SIZE + 4]
-        same = (
-            c[:8] == e[:8]
-            and c[32:] == e[32:COMMAND_SIZE]
-            and (c[0] == _NEW or c[24:32] == e[24:32])
-            and symbols[i * 4 : i * 4 + 4] == e[COMMAND_SIZE:]
-        )
-        if same:
-            seqs[i] = _SEQ.unpack_from(e, 8)[0]
-            j += 1
+        sym = symbols[i * 4 : i * 4 + 4]
+        for k in range(j, entries):
+            e = journal[k * JOURNAL_ENTRY_SIZE : k * JOURNAL_ENTRY_SIZE + COMMAND_SIZE + 4]
+            if (
+                c[:8] == e[:8]
+                and c[32:] == e[32:COMMAND_SIZE]
+                and (c[0] == _NEW or c[24:32] == e[24:32])
+                and sym == e[COMMAND_SIZE:]
+            ):
+                seqs[i] = _SEQ.unpack_from(e, 8)[0]
+                j = k + 1
+                break
     return seqs

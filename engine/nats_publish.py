@@ -52,6 +52,7 @@ from engine.book import EVENT_SIZE, Book, CancelReason, EventKind
 from engine.wire import Publisher
 
 __all__ = [
+    "REASON_NAMES",
     "L2Book",
     "NatsPublishConfig",
     "NatsPublisher",
@@ -76,7 +77,18 @@ _SEQ = struct.Struct("<Q")
 _TRADE = int(EventKind.TRADE)
 _CANCELLED = int(EventKind.CANCELLED)
 _LEVEL_KIND = int(EventKind.LEVEL)
-_REASONS = {r.value: r.name.lower() for r in CancelReason}
+# Cancel reasons by value, named as in the schema's CancelReason.
+REASON_NAMES = (
+    "none",
+    "user",
+    "iocRemainder",
+    "fokUnfilled",
+    "selfTrade",
+    "expired",
+    "massCancel",
+    "marketProtection",
+)
+assert len(REASON_NAMES) == max(CancelReason) + 1
 
 
 def side_name(side: int) -> str:
@@ -472,7 +484,7 @@ class NatsPublisher:
             "price": e[9],
             "qty": e[10],
             "leaves": e[11],
-            "reason": _REASONS.get(e[2], "none"),
+            "reason": REASON_NAMES[e[2]] if e[2] < len(REASON_NAMES) else "none",
             "cmdSeq": e[5],
         }
         self._queue_md(f"orders.cancelled.{sym.name}", orjson.dumps(msg))

@@ -7,17 +7,20 @@ latency, with an in-process engine made of the real native parts.
 No --nats: a nats-server (Debian's, JetStream on) is started on a free port for the run.
 
 The engine side (`StubEngine`) is the daemon's pipeline in one task with the real parts: the
-risk `Sequencer` (checks, seq, ts), one native `Book` per symbol, the journal (optional),
-the durability mark, and `engine.nats_entry.NatsEntry` wired exactly as docs/nats.md asks of
-the daemon. The load generator runs in a child process (the machine's other core):
+risk `Sequencer` (checks, seq, ts), one native `Book` per symbol, the journal (optional), the
+durability mark, `engine.nats_entry.NatsEntry` and `engine.nats_publish.NatsPublisher` (unless
+--no-publish) wired exactly as docs/nats.md asks of the daemon. The load generator runs in a
+child process (the machine's other core) and speaks the NATS protocol itself (`_RawNats`):
+nats-py costs more Python per round trip than the engine does.
 
-- `rr` max: requests of K orders each (Cap'n Proto frames), W requests outstanding; orders/s,
-  and request latency (send -> reply with every report) percentiles.
-- `rr` paced (--rate R orders/s, K = 1): open loop, latency from the planned send time.
-- `js`: N orders published to JetStream (publish_async, W unacknowledged), engine consuming;
-  orders/s from first publish to the last one acknowledged by the engine (durable), and
-  latency publish -> durable ack (the consumer's ack floor) sampled per order on the report side.
+- `rr` max: requests of K orders each (default 100; Cap'n Proto frames), W requests
+  outstanding; orders/s, and latency per request (send -> the reply with every report).
+- `rr` paced (--rate R orders/s, K default 1): open loop, latency from the planned send time
+  (no coordinated omission). `--mode all` runs 20,000 orders/s with K = 1 and K = 20.
+- `js`: every order its own JetStream message (W PubAcks outstanding); orders/s until the last
+  order's first report, latency publish -> that report on exec.<account>.
 
+Also reported: CPU seconds of the engine, the client and (when started here) nats-server.
 The tests (tests/test_nats_*.py) use `StubEngine` too: it is the smallest honest engine.
 """
 
@@ -292,7 +295,7 @@ async def _serve(
     accounts = {ACCOUNT: TOKEN}
     nc = await connect(url, "bench-engine", pending_size=256 << 20)
     eng = StubEngine(symbols, data, capacity=1024)
-    config = NatsEntryConfig(fetch_batch=1024, max_pending=1 << 20)
+    config = NatsEntryConfig(max_pending=1 << 20)
     entry = NatsEntry(nc, symbols, accounts, eng.submit, data, eng.last_seq, config)
     parts: list[Any] = []
     tasks = [eng.start(), *await entry.start()]
@@ -587,7 +590,10 @@ def _run_case(
             server = asyncio.ensure_future(
                 _serve(url, Path(tmp), not args.no_publish, ready, done, stats)
             )
-            await ready.wait()
+            waiting = asyncio.ensure_future(ready.wait())
+            await asyncio.wait([waiting, server], return_when=asyncio.FIRST_COMPLETED)
+            if server.done():
+                server.result()  # the engine failed to start: raise why
             proc = await asyncio.create_subprocess_exec(
                 *cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE
             )
