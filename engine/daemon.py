@@ -119,7 +119,6 @@ class Engine:
             queues.persistence,
             batch,
         )
-        self.command_log = self.persistence  # its former name (perf/replay_inproc.py)
         self.snapshots = Snapshotter(
             config.data_dir,
             names,
