@@ -16,6 +16,9 @@ class Intake(NamedTuple):
     commands: bytes  # command records, account filled in by the gateway (COMMAND_SIZE each)
     symbols: bytes  # one u32 symbol index per command
     t_recv: float  # time.perf_counter() at receive
+    # NATS entry (docs/nats.md): sequenced alone; called with (journal, rejects, reject symbols)
+    # right after sequencing, before the journal batch goes to persistence.
+    on_sequenced: Callable[[bytes, bytes, bytes], None] | None = None
 
 
 class BookBatch(NamedTuple):

@@ -6,7 +6,8 @@ this hold is the durability gate, and it keeps FIFO order, so each session gets 
 pipeline order. Admitted items are turned into reply frames in Rust (`Publisher`: account ->
 session routing, per-session output sequence numbers, one buffer per session) and handed to the
 outlet (the gateway), one write per session per batch. Market data (Level events) is skipped
-here; it goes to NATS in a later issue, with a drop-and-count policy.
+here; with NATS / Redis on, `listeners` (NATS entry replies, the NATS publisher, the Redis cache)
+get every admitted batch, and `durable_listeners` every new durability mark (docs/nats.md).
 
 Inbox full: the book actors and risk hold (backpressure). A session's own output is bounded by
 the gateway (`gateway.output_buffer_bytes`, then disconnect with code 1009).
@@ -38,6 +39,10 @@ class PublishingActor(Actor[Reports]):
         self.outlet: Outlet | None = None
         self.on_latency: Callable[[float], None] = lambda _s: None
         self.admit = self._durable
+        # Called with every admitted (durable) batch, after the sessions' output.
+        self.listeners: list[Callable[[list[Reports]], None]] = []
+        # Called with each new durability mark (NATS entry: JetStream acks).
+        self.durable_listeners: list[Callable[[int], None]] = []
 
     def connect(self, outlet: Outlet) -> None:
         self.outlet = outlet
@@ -49,6 +54,8 @@ class PublishingActor(Actor[Reports]):
         """The journal has every command up to `seq`."""
         if seq > self.durable_seq:
             self.durable_seq = seq
+            for listener in self.durable_listeners:
+                listener(seq)
             self.inbox.wake()
 
     def handle(self, batch: list[Reports]) -> None:
@@ -60,4 +67,6 @@ class PublishingActor(Actor[Reports]):
             else:
                 publisher.add_events_each(r.events, r.symbols)
         self.outlet.flush()
+        for listener in self.listeners:
+            listener(batch)
         self.on_latency(time.perf_counter() - min(r.t_recv for r in batch))

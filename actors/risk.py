@@ -153,9 +153,26 @@ class RiskActor(Actor[Intake]):
         return seq
 
     def handle(self, batch: list[Intake]) -> None:
+        """Intakes without `on_sequenced` are merged and sequenced together; one with it (NATS
+        entry) is sequenced alone, its hook called before its journal batch goes on."""
+        run: list[Intake] = []
+        for item in batch:
+            if item.on_sequenced is None:
+                run.append(item)
+                continue
+            if run:
+                self._sequence(run)
+                run = []
+            self._sequence([item], item.on_sequenced)
+        if run:
+            self._sequence(run)
+
+    def _sequence(
+        self, batch: list[Intake], on_sequenced: Callable[[bytes, bytes, bytes], None] | None = None
+    ) -> None:
         assert self.persistence is not None and self.publishing is not None, "not connected"
         if len(batch) == 1:
-            commands, symbols, t_recv = batch[0]
+            commands, symbols, t_recv, _ = batch[0]
         else:
             commands = b"".join(i.commands for i in batch)
             symbols = b"".join(i.symbols for i in batch)
@@ -163,6 +180,8 @@ class RiskActor(Actor[Intake]):
         journal, per_symbol, rejects, reject_symbols, _first, last = self.sequencer.sequence(
             commands, symbols, self.clock(), self.risk
         )
+        if on_sequenced is not None:
+            on_sequenced(journal, rejects, reject_symbols)  # before the journal write
         if journal:
             self.send(
                 self.persistence, JournalBatch(journal, last), len(journal) // JOURNAL_ENTRY_SIZE

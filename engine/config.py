@@ -26,8 +26,10 @@ __all__ = [
     "GatewayConfig",
     "HttpConfig",
     "JournalConfig",
+    "NatsConfig",
     "ProcessConfig",
     "QueueConfig",
+    "RedisConfig",
     "RiskConfig",
     "ServicesConfig",
     "ShutdownConfig",
@@ -72,6 +74,10 @@ def _one_of(*choices: str) -> Check:
 
 def _false(v: Any) -> str | None:
     return None if v is False else "not available in this build yet (must be false)"
+
+
+def _any(_v: Any) -> str | None:
+    return None
 
 
 def _cpus(v: Any) -> str | None:
@@ -150,10 +156,52 @@ class ShutdownConfig:
 
 @dataclass(frozen=True)
 class ServicesConfig:
-    nats: bool = _check(_false)
+    # nats: order entry + publishing over NATS; redis: the market-data cache (docs/nats.md).
+    nats: bool = _check(_any)
     postgres: bool = _check(_false)
-    redis: bool = _check(_false)
+    redis: bool = _check(_any)
     clickhouse: bool = _check(_false)
+
+
+def _subject(v: Any) -> str | None:
+    ok = bool(v) and all(t and not any(c in t for c in " *>\t") for t in v.split("."))
+    return None if ok else "must be a NATS subject of literal tokens (no spaces, * or >)"
+
+
+def _url(*schemes: str) -> Check:
+    def check(v: Any) -> str | None:
+        ok = any(v.startswith(f"{s}://") for s in schemes)
+        return None if ok else f"must be a {' or '.join(schemes)}:// URL"
+
+    return check
+
+
+@dataclass(frozen=True)
+class NatsConfig:
+    """NATS order entry and publishing (docs/nats.md), used with `services.nats = true`."""
+
+    url: str = _check(_url("nats", "tls"), "nats://127.0.0.1:4222")
+    subject_prefix: str = _check(_subject, "orders")
+    durable_prefix: str = _check(_subject, "orders.durable")
+    stream: str = _check(_name, "CIFT_ORDERS")
+    consumer: str = _check(_name, "cift-engine")
+    ack_wait_s: float = _check(_range(1), 30.0)
+    max_ack_pending: int = _check(_range(1), 20_000)
+    duplicate_window_s: float = _check(_range(1), 600.0)
+    max_pending: int = _check(_range(1), 65_536)
+    exec_stream: str = _check(_name, "CIFT_EXEC")
+    exec_max_age_s: float = _check(_range(1), 86_400.0)
+    exec_outbox_bytes: int = _check(_range(1 << 16), 64 << 20)
+    md_queue: int = _check(_range(1), 10_000)
+    md_heartbeat_s: float = _check(_range(0.01), 1.0)
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    """The Redis market-data cache (docs/nats.md), used with `services.redis = true`."""
+
+    url: str = _check(_url("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0")
+    depth: int = _check(_range(1, 1000), 10)
 
 
 @dataclass(frozen=True)
@@ -274,6 +322,8 @@ class Config:
     risk: RiskConfig
     symbols: tuple[SymbolConfig, ...]
     accounts: tuple[AccountConfig, ...]
+    nats: NatsConfig = NatsConfig()
+    redis: RedisConfig = RedisConfig()
     # Where the values came from: the file given, or the defaults file.
     source: str = ""
 
@@ -306,6 +356,8 @@ _SECTIONS: dict[str, type[Any]] = {
     "shutdown": ShutdownConfig,
     "services": ServicesConfig,
     "risk": RiskConfig,
+    "nats": NatsConfig,
+    "redis": RedisConfig,
 }
 _LISTS: dict[str, type[Any]] = {"symbols": SymbolConfig, "accounts": AccountConfig}
 

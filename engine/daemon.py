@@ -1,14 +1,17 @@
 """The daemon: THE one place that wires the pipeline, top to bottom.
 
     TCP sessions ─> 1 gateway ─> 2 risk ─┬─> 3 book actor per symbol ─┐
-                                         ├─> 4 persistence ───────────┼─> 5 publishing ─> sessions
+    NATS entry ────────────────┘         ├─> 4 persistence ───────────┼─> 5 publishing ─> sessions
                                          └──── rejects ───────────────┘   (once durable)
+                                                                      └─> NATS, Redis (optional)
 
 `Engine` recovers the books (newest snapshot + journal replay, engine/recovery.py), then builds
 and connects the stages (no sockets: `perf/pipeline.py` drives it in-process); `serve(config)`
 runs it as the long-running process: CPU affinity, recovery before any port opens, the TCP
 listener, the HTTP endpoint (metrics, status, book), signals, sd_notify, supervision, periodic
-snapshots and the graceful drain (which ends with a final snapshot).
+snapshots and the graceful drain (which ends with a final snapshot). With `services.nats` /
+`services.redis`, `Services` adds NATS order entry, execution reports and market data, and the
+Redis cache (docs/nats.md).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 import engine
-from actors.base import Actor, State
+from actors.base import Actor, InboxClosed, State
 from actors.book import BookActor
 from actors.gateway import Gateway
 from actors.items import Intake
@@ -42,7 +45,11 @@ from engine.codes import GatewayCode
 from engine.config import Config
 from engine.http_api import HttpApi
 from engine.metrics import Metrics
+from engine.nats_entry import EntryBatch, NatsEntry, NatsEntryConfig
+from engine.nats_publish import NatsPublishConfig, NatsPublisher
+from engine.nats_publish import connect as nats_connect
 from engine.recovery import Recovered, RecoveryError, book_section, recover, state_digest
+from engine.redis_cache import RedisCache, RedisCacheConfig
 from engine.wire import ALL_SYMBOLS, Publisher, Sequencer, WireDecoder
 
 if TYPE_CHECKING:
@@ -375,6 +382,137 @@ class Engine:
         return None
 
 
+class Services:
+    """NATS order entry and publishing, the Redis cache (docs/nats.md), per `[services]`: built
+    on the recovered engine, started after it (the entry last: it takes orders), stopped in
+    pipeline order around the engine's drain."""
+
+    def __init__(self, eng: Engine) -> None:
+        self.eng = eng
+        self.nc: Any = None
+        self.entry: NatsEntry | None = None
+        self.publisher: NatsPublisher | None = None
+        self.cache: RedisCache | None = None
+        self._submitting = 0
+
+    async def start(self) -> list[asyncio.Task[None]]:
+        """Connect and start what the config enables; returns the tasks to supervise. Raises
+        StartError when NATS (with JetStream) cannot be used."""
+        eng, config = self.eng, self.eng.config
+        last_seq = eng.recovered.next_seq - 1
+        tasks: list[asyncio.Task[None]] = []
+        if config.services.nats:
+            tasks += await self._start_nats(last_seq)
+        if config.services.redis:
+            r = config.redis
+            self.cache = RedisCache(
+                [s.name for s in config.symbols], RedisCacheConfig(url=r.url, depth=r.depth)
+            )
+            for i, b in enumerate(eng.books):
+                self.cache.load(i, b.book, last_seq)
+            eng.publishing.listeners.append(self.cache.update)
+            tasks.append(self.cache.start())
+        if self.entry is not None:
+            try:
+                tasks += await self.entry.start()  # last: it starts taking orders
+            except Exception as e:
+                raise StartError(f"NATS order entry at {config.nats.url}: {e!r}") from None
+        return tasks
+
+    async def _start_nats(self, last_seq: int) -> list[asyncio.Task[None]]:
+        eng, config = self.eng, self.eng.config
+        n = config.nats
+        try:
+            self.nc = await nats_connect(n.url, f"cift-engine-{os.getpid()}")
+        except Exception as e:
+            raise StartError(f"cannot connect to NATS at {n.url}: {e!r}") from None
+        specs = [s.spec() for s in config.symbols]
+        tokens = {a.id: a.token for a in config.accounts}
+        self.publisher = publisher = NatsPublisher(
+            self.nc,
+            specs,
+            tokens,
+            config.data_dir,
+            NatsPublishConfig(
+                exec_stream=n.exec_stream,
+                exec_max_age_s=n.exec_max_age_s,
+                exec_outbox_bytes=n.exec_outbox_bytes,
+                md_queue=n.md_queue,
+                md_heartbeat_s=n.md_heartbeat_s,
+            ),
+        )
+        for i, b in enumerate(eng.books):
+            publisher.load(i, b.book)  # the recovered book, for snapshots
+        self.entry = entry = NatsEntry(
+            self.nc,
+            specs,
+            tokens,
+            self._submit,
+            config.data_dir,
+            last_seq,
+            NatsEntryConfig(
+                subject_prefix=n.subject_prefix,
+                durable_prefix=n.durable_prefix,
+                stream=n.stream,
+                consumer=n.consumer,
+                ack_wait_s=n.ack_wait_s,
+                max_ack_pending=n.max_ack_pending,
+                duplicate_window_s=n.duplicate_window_s,
+                max_frame_bytes=config.gateway.max_frame_bytes,
+                max_pending=n.max_pending,
+                fsync=config.journal.policy != "none",
+            ),
+            on_rejects=publisher.publish_rejects,
+        )
+        eng.publishing.listeners += [entry.on_reports, publisher.publish]
+        eng.publishing.durable_listeners.append(entry.mark_durable)
+        try:
+            return await publisher.start()
+        except Exception as e:
+            raise StartError(f"NATS publishing at {n.url}: {e!r}") from None
+
+    async def _submit(self, b: EntryBatch) -> None:
+        """NatsEntry's hand-over: waits while risk is full (backpressure up to NATS)."""
+        self._submitting += 1
+        try:
+            item = Intake(b.commands, b.symbols, b.t_recv, b.sequenced)
+            await self.eng.risk.inbox.put(item, b.count)
+        except InboxClosed:
+            pass  # stopping: not sequenced, so never journaled (JetStream delivers it again)
+        finally:
+            self._submitting -= 1
+
+    async def stop_intake(self, timeout: float = 2.0) -> None:
+        """No new NATS orders; what was decoded already is handed to risk (up to `timeout`)."""
+        entry = self.entry
+        if entry is None:
+            return
+        await entry.stop_intake()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while entry._pending or self._submitting:
+                    await asyncio.sleep(0.005)
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """After the engine drained: last replies, acks, reports and cache writes (each given
+        up to `timeout`: with a service down, what is unsent is given up, the journal has it)."""
+        for part in (self.entry, self.publisher, self.cache):
+            if part is not None:
+                with contextlib.suppress(Exception):
+                    await part.close(timeout)
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(timeout):
+                    await self.nc.close()
+
+    async def abort(self) -> None:
+        """Stop at once (after a failure or a failed start)."""
+        if self.entry is not None:
+            with contextlib.suppress(Exception):
+                await self.entry.stop_intake()
+        await self.close(0.5)
+
+
 def _limits_dict(engine: RiskEngine) -> dict[str, Any]:
     d = engine.defaults
     keys = (
@@ -471,16 +609,22 @@ async def serve(config: Config) -> int:
     watched[loop.create_task(metrics.probe_loop(), name="loop-probe")] = "loop-probe"
     watchdog = sdnotify.watchdog_task()
     http = HttpApi(metrics.registry, eng.status, eng.book_depth, eng.risk_view)
+    services = Services(eng)
     try:
+        for t in await services.start():
+            watched[t] = t.get_name()
         for t in await eng.gateway.start():
             watched[t] = t.get_name()
         if config.http.enabled:
             await http.start(config.http.host, config.http.port)
-    except OSError as e:
+    except (OSError, StartError) as e:
+        await services.abort()
         await eng.abort()
         for f in watched:
             f.cancel()
         await sdnotify.stop_watchdog(watchdog)
+        if isinstance(e, StartError):
+            raise
         raise StartError(f"cannot listen: {e}") from None
 
     # Everything built so far lives as long as the process: keep it out of the cyclic GC's scans.
@@ -532,9 +676,10 @@ async def serve(config: Config) -> int:
                     exc or "stopped unexpectedly",
                     exc_info=exc,
                 )
+            await services.abort()
             await eng.abort()
             return 1
-        return await _drain(eng, config)
+        return await _drain(eng, config, services)
     finally:
         for f in [*watched, stopper]:
             f.cancel()
@@ -545,17 +690,21 @@ async def serve(config: Config) -> int:
             runtime.unlink()
 
 
-async def _drain(eng: Engine, config: Config) -> int:
+async def _drain(eng: Engine, config: Config, services: Services) -> int:
     start = time.monotonic()
     try:
         async with asyncio.timeout(config.shutdown.drain_timeout_s):
+            await services.stop_intake()  # NATS intake off with the gateway's (shutdown)
             await eng.shutdown()
+            await services.close()
     except TimeoutError:
         log.error("drain did not finish in %.1f s: exiting", config.shutdown.drain_timeout_s)
+        await services.abort()
         await eng.abort()
         return 1
     except Exception:
         log.exception("a stage failed while draining")
+        await services.abort()
         await eng.abort()
         return 1
     log.info(

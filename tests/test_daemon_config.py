@@ -78,7 +78,7 @@ def test_a_file_overrides_key_by_key_and_replaces_lists(tmp_path: Path) -> None:
         ("[journal]\nfsync_every = 1\n", "journal.fsync_every", "unknown key"),
         ("[process]\ncpu_affinity = [-1]\n", "process.cpu_affinity", "CPU ids must be >= 0"),
         ('[process]\ncpu_affinity = ["a"]\n', "process.cpu_affinity", "must be a list of int"),
-        ("[services]\nnats = true\n", "services.nats", "not available in this build yet"),
+        ("[services]\npostgres = true\n", "services.postgres", "not available in this build yet"),
         ('[[symbols]]\nname = "X"\n', "symbols[0].tick_size", "missing"),
         ("symbols = 3\n", "symbols", "must be an array of tables"),
         ('[[accounts]]\nid = 1\ntoken = ""\n', "accounts[0].token", "must not be empty"),

@@ -140,6 +140,9 @@ async def test_daemon_killed_mid_jetstream_stream_loses_and_duplicates_nothing(
             if cid == 150:
                 d.signal(signal.SIGKILL)
                 d.wait()
+                d.stop()  # closes its log file
+                # The killed daemon's runtime file would be read as the new one's readiness.
+                (d.data_dir / "daemon.json").unlink(missing_ok=True)
                 d = Daemon(tmp_path / "d", over).wait_ready()  # same data dir: recovery
         want = {
             "bids": [list(x) for x in book.native.depth(1, 100)],
@@ -160,6 +163,7 @@ async def test_nats_and_redis_outage_matching_goes_on_and_reports_arrive(
     nats_server: NatsServer,  # noqa: F811
     redis_server: RedisServer,  # noqa: F811
     tmp_path: Path,
+    _close_clients: None,
 ) -> None:
     redis_url = f"redis://127.0.0.1:{redis_server.port}/0"
     d = start(tmp_path / "d", nats_overrides(nats_server.url, redis_url))
