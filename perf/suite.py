@@ -70,6 +70,9 @@ class Sizes:
     journal_rate: int
     recovery_orders: int
     lobster: bool
+    # Run the service benchmarks (perf.nats_bench against a nats-server it starts, perf.sinks on
+    # embedded ClickHouse) for the platform figures: full runs only, they take ~30 s.
+    services: bool = False
 
 
 QUICK = Sizes(50_000, 1, 20_000, 10_000, 20_000, 6_000, (2_000,), 1.0, 1_000, 5_000, False)
@@ -85,6 +88,7 @@ FULL = Sizes(
     5_000,
     100_000,
     True,
+    services=True,
 )
 
 
@@ -348,19 +352,52 @@ class Suite:
         out["order_matching_ns"] = m if isinstance(m, dict) and "p50" in m else None
         rk = self.results.get("risk")
         out["risk_check_ns"] = rk if isinstance(rk, dict) and "batch_1" in rk else None
-        for service, figure in (
-            ("nats", "NATS message latency"),
-            ("clickhouse", "ClickHouse analytics query time"),
-            ("redis", "cache (Redis) operations per second"),
-        ):
-            why = _service_unavailable(service)
-            out[service] = {"status": "n/a", "why": why} if why else {"status": "not measured yet"}
-            self.row(
-                figure,
-                f"n/a: {why}" if why else "not measured by this suite yet",
-                "python -m perf.suite (platform)",
-            )
+        out["nats"] = self._service_figure(
+            "NATS message latency (request/reply, 5,000 orders/s, 1 order per request)",
+            "perf.nats_bench",
+            ["--mode", "rr", "--orders", "20000", "--rate", "5000", "--per-request", "1"],
+            _nats_latency,
+        )
+        out["clickhouse"] = self._service_figure(
+            "ClickHouse analytics query time (200,000 fills, embedded chDB)",
+            "perf.sinks",
+            ["--commands", "20000", "--report-fills", "200000", "--no-postgres"],
+            _report_times,
+        )
+        why = _service_unavailable("redis") or "no Redis benchmark in this suite yet"
+        out["redis"] = {"status": "n/a", "why": why}
+        self.row("cache (Redis) operations per second", f"n/a: {why}", "-")
         return out
+
+    def _service_figure(
+        self,
+        figure: str,
+        module: str,
+        args: list[str],
+        summarize: Callable[[dict[str, Any]], str],
+    ) -> dict[str, Any]:
+        """Run one service benchmark as a subprocess and report its figure (or why not)."""
+        command = f"python -m {module} {' '.join(args)}"
+        if not self.sizes.services:
+            self.row(figure, "skipped in --quick", command)
+            return {"status": "skipped"}
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "result.json"
+            done = subprocess.run(
+                [sys.executable, "-m", module, *args, "--json", str(out)],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            if done.returncode != 0 or not out.exists():
+                why = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+                self.row(figure, f"failed: exit {done.returncode}: {why[0]}", command)
+                return {"status": "failed", "why": why[0]}
+            result: dict[str, Any] = orjson.loads(out.read_bytes())["results"]
+        self.row(figure, summarize(result), command)
+        return result
 
 
 def _restart_figures(
@@ -389,6 +426,19 @@ def _run_tool(module: str, *args: str) -> None:
     )
     if done.returncode != 0:
         raise RuntimeError(f"{module} exited {done.returncode}: {done.stderr[-2000:]}")
+
+
+def _nats_latency(result: dict[str, Any]) -> str:
+    lat = result["cases"][0]["latency"]
+    return (
+        f"p50 {fmt_ns(lat['p50'])}, p99 {fmt_ns(lat['p99'])}, p99.9 {fmt_ns(lat['p99.9'])}"
+        f" ({result['cases'][0]['orders_per_s']:,.0f} orders/s achieved)"
+    )
+
+
+def _report_times(result: dict[str, Any]) -> str:
+    reports = result["reports"]["reports"]
+    return ", ".join(f"{name} {v['seconds'] * 1000:.0f} ms" for name, v in sorted(reports.items()))
 
 
 def _service_unavailable(name: str) -> str | None:
