@@ -10,6 +10,7 @@
 //! The core is free of Python: `cargo test` builds and tests it without the `python` feature.
 
 pub mod book;
+mod codec;
 pub mod journal;
 pub mod reference;
 pub mod risk;

@@ -29,35 +29,20 @@ pub enum SnapshotError {
     Corrupt(String),
 }
 
-/// FNV-1a, 64 bit.
-pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+pub(crate) use crate::codec::fnv1a;
+use crate::codec::{Reader, Truncated, Writer};
+
+impl From<Truncated> for SnapshotError {
+    fn from(_: Truncated) -> SnapshotError {
+        SnapshotError::Truncated
+    }
 }
 
 fn corrupt<T>(msg: impl Into<String>) -> Result<T, SnapshotError> {
     Err(SnapshotError::Corrupt(msg.into()))
 }
 
-struct Writer(Vec<u8>);
-
 impl Writer {
-    fn u8(&mut self, v: u8) {
-        self.0.push(v);
-    }
-    fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn i64(&mut self, v: i64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn count(&mut self, n: usize) {
-        self.u32(u32::try_from(n).unwrap_or(u32::MAX));
-    }
     fn order(&mut self, o: &Order) {
         for v in [o.id, o.account, o.client_id, o.stp_group] {
             self.u64(v);
@@ -86,37 +71,7 @@ impl Writer {
     }
 }
 
-struct Reader<'a>(&'a [u8]);
-
 impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], SnapshotError> {
-        let (head, rest) = self
-            .0
-            .split_first_chunk::<N>()
-            .ok_or(SnapshotError::Truncated)?;
-        self.0 = rest;
-        Ok(*head)
-    }
-    fn u8(&mut self) -> Result<u8, SnapshotError> {
-        Ok(self.take::<1>()?[0])
-    }
-    fn u32(&mut self) -> Result<u32, SnapshotError> {
-        Ok(u32::from_le_bytes(self.take()?))
-    }
-    fn u64(&mut self) -> Result<u64, SnapshotError> {
-        Ok(u64::from_le_bytes(self.take()?))
-    }
-    fn i64(&mut self) -> Result<i64, SnapshotError> {
-        Ok(i64::from_le_bytes(self.take()?))
-    }
-    /// A count of `size`-byte items, refused if the remaining bytes cannot hold them.
-    fn count(&mut self, size: usize) -> Result<usize, SnapshotError> {
-        let n = self.u32()? as usize;
-        if n.saturating_mul(size) > self.0.len() {
-            return Err(SnapshotError::Truncated);
-        }
-        Ok(n)
-    }
     fn order(&mut self, place: Place) -> Result<Order, SnapshotError> {
         let (id, account, client_id, stp_group) =
             (self.u64()?, self.u64()?, self.u64()?, self.u64()?);

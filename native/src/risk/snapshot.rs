@@ -31,11 +31,18 @@ pub enum SnapshotError {
     Corrupt(String),
 }
 
-/// FNV-1a, 64 bit.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+use crate::codec::{fnv1a, Reader, Truncated, Writer};
+
+impl From<Truncated> for SnapshotError {
+    fn from(_: Truncated) -> SnapshotError {
+        SnapshotError::Truncated
+    }
+}
+
+impl From<Truncated> for RiskError {
+    fn from(t: Truncated) -> RiskError {
+        SnapshotError::from(t).into()
+    }
 }
 
 fn corrupt<T>(msg: impl Into<String>) -> Result<T, RiskError> {
@@ -189,7 +196,7 @@ impl RiskEngine {
         let day = r.u32()?;
         let defaults = r.limits()?;
 
-        let n = r.count()?;
+        let n = r.count(1)?;
         let mut symbols = Vec::with_capacity(n.min(r.0.len()));
         let mut last_prices = Vec::with_capacity(n.min(r.0.len()));
         for _ in 0..n {
@@ -202,7 +209,7 @@ impl RiskEngine {
             s.last_price = last;
         }
 
-        for _ in 0..r.count()? {
+        for _ in 0..r.count(1)? {
             let id = r.u64()?;
             let limits = r.limits()?;
             let (custom, enabled, killed) = (r.flag()?, r.flag()?, r.flag()?);
@@ -224,7 +231,7 @@ impl RiskEngine {
             }
         }
 
-        for _ in 0..r.count()? {
+        for _ in 0..r.count(1)? {
             let (a, si) = (r.u64()?, r.u32()?);
             let (a, si) = (e.known_account(a)?, e.symbol_index(si)?);
             let pos = Position {
@@ -246,7 +253,7 @@ impl RiskEngine {
             }
         }
 
-        for _ in 0..r.count()? {
+        for _ in 0..r.count(1)? {
             let si = r.u32()?;
             let a = r.u64()?;
             let (si, a) = (e.symbol_index(si)?, e.known_account(a)?);
@@ -292,7 +299,7 @@ impl RiskEngine {
             }
         }
 
-        for _ in 0..r.count()? {
+        for _ in 0..r.count(1)? {
             let (seq, a, si) = (r.u64()?, r.u64()?, r.u32()?);
             let (a, si) = (e.known_account(a)?, e.symbol_index(si)?);
             let side = Side::from_u8(r.u8()?);
@@ -314,7 +321,7 @@ impl RiskEngine {
             }
         }
 
-        for _ in 0..r.count()? {
+        for _ in 0..r.count(1)? {
             let (a, c) = (r.u64()?, r.u64()?);
             let a = e.known_account(a)?;
             if c == 0 || !e.client_ids.insert((a, c)) {
@@ -343,27 +350,7 @@ impl RiskEngine {
     }
 }
 
-struct Writer(Vec<u8>);
-
 impl Writer {
-    fn u8(&mut self, v: u8) {
-        self.0.push(v);
-    }
-    fn u32(&mut self, v: u32) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn u64(&mut self, v: u64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn i64(&mut self, v: i64) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn i128(&mut self, v: i128) {
-        self.0.extend_from_slice(&v.to_le_bytes());
-    }
-    fn count(&mut self, n: usize) {
-        self.u32(u32::try_from(n).unwrap_or(u32::MAX));
-    }
     fn band(&mut self, b: Band) {
         let (kind, v) = match b {
             Band::Off => (0, 0),
@@ -406,46 +393,13 @@ impl Writer {
     }
 }
 
-struct Reader<'a>(&'a [u8]);
-
 impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], SnapshotError> {
-        let (head, rest) = self
-            .0
-            .split_first_chunk::<N>()
-            .ok_or(SnapshotError::Truncated)?;
-        self.0 = rest;
-        Ok(*head)
-    }
-    fn u8(&mut self) -> Result<u8, SnapshotError> {
-        Ok(u8::from_le_bytes(self.take()?))
-    }
     fn flag(&mut self) -> Result<bool, RiskError> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
             v => corrupt(format!("bad flag {v}")),
         }
-    }
-    fn u32(&mut self) -> Result<u32, SnapshotError> {
-        Ok(u32::from_le_bytes(self.take()?))
-    }
-    fn u64(&mut self) -> Result<u64, SnapshotError> {
-        Ok(u64::from_le_bytes(self.take()?))
-    }
-    fn i64(&mut self) -> Result<i64, SnapshotError> {
-        Ok(i64::from_le_bytes(self.take()?))
-    }
-    fn i128(&mut self) -> Result<i128, SnapshotError> {
-        Ok(i128::from_le_bytes(self.take()?))
-    }
-    /// An item count; a count larger than the bytes left could hold is truncation.
-    fn count(&mut self) -> Result<usize, SnapshotError> {
-        let n = self.u32()? as usize;
-        if n > self.0.len() {
-            return Err(SnapshotError::Truncated);
-        }
-        Ok(n)
     }
     fn band(&mut self) -> Result<Band, RiskError> {
         let (kind, v) = (self.u8()?, self.i64()?);
