@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import shutil
 import signal
@@ -47,6 +48,21 @@ __all__ = [
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
+
+
+async def until(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """Poll a condition, plain or awaitable, until it holds (never a fixed sleep as
+    synchronisation); returns its value, raises TimeoutError naming `what` after `timeout` s."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        got = cond()
+        if inspect.isawaitable(got):
+            got = await got
+        if got:
+            return got
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
 
 
 def free_port() -> int:

@@ -4,14 +4,13 @@ in-process; the client's L2 book must equal the engine's, also after gaps and a 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from services import NatsServer, nats_server  # noqa: F401
+from services import NatsServer, nats_server, until  # noqa: F401
 
 from engine.book import COMMAND_SIZE, Book
 from engine.mdclient import BookFeed, watch_main
@@ -26,19 +25,6 @@ class Reports(NamedTuple):
     events: bytes
     symbol: int
     symbols: bytes
-
-
-async def until(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got = cond()
-        if inspect.isawaitable(got):
-            got = await got
-        if got:
-            return got
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def l2(book: Book) -> L2Book:

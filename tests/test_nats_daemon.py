@@ -7,12 +7,10 @@ that reason. In-process coverage of the same behaviour: tests/test_nats_*.py.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 from conftest import REPO, Daemon, base_config, merge, toml_dumps
-from services import NatsServer, RedisServer, nats_server, redis_server  # noqa: F401
+from services import NatsServer, RedisServer, nats_server, redis_server, until  # noqa: F401
 
 from engine import protocol
 from engine.book import PyBook, Side
@@ -65,19 +63,6 @@ def _needs_nats_wiring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
     if why is not None:
         pytest.skip(f"the daemon is not wired to NATS yet (docs/nats.md, Wiring): {why}")
     yield
-
-
-async def until(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got = cond()
-        if inspect.isawaitable(got):
-            got = await got
-        if got:
-            return got
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 def headers(account: int) -> dict[str, str]:

@@ -4,15 +4,13 @@ loses and duplicates nothing."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from services import EngineRig, NatsServer, nats_server  # noqa: F401
+from services import EngineRig, NatsServer, nats_server, until  # noqa: F401
 
 from engine import protocol
 from engine.book import Book, CmdKind, PyBook, Side
@@ -20,20 +18,6 @@ from engine.nats_entry import msg_id
 from engine.wire import JOURNAL_ENTRY_SIZE
 
 SUBJECT = "orders.durable.AAPL"
-
-
-async def until(cond: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    """Poll a condition, plain or async (never a fixed sleep as synchronisation)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got = cond()
-        if inspect.isawaitable(got):
-            got = await got
-        if got:
-            return got
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def journaled_orders(rig: EngineRig) -> list[tuple[int, int]]:

@@ -4,36 +4,21 @@ that neither stops matching nor loses an execution report."""
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import struct
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from services import EngineRig, NatsServer, nats_server  # noqa: F401
+from services import EngineRig, NatsServer, nats_server, until  # noqa: F401
 
 from engine import protocol
 from engine.book import Command, EventKind, Side, cancel, decode_events, encode_command, new_order
 from engine.nats_publish import NatsPublishConfig
 
 AAPL = struct.pack("<I", 0)
-
-
-async def until(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got = cond()
-        if inspect.isawaitable(got):
-            got = await got
-        if got:
-            return got
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def records(*cmds: Command) -> tuple[bytes, bytes]:

@@ -4,13 +4,11 @@ an outage (killed, restarted empty) that matching does not notice and the cache 
 from __future__ import annotations
 
 import asyncio
-import inspect
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import orjson
 import redis.asyncio as aioredis
-from services import RedisServer, redis_server  # noqa: F401
+from services import RedisServer, redis_server, until  # noqa: F401
 
 from engine.book import COMMAND_SIZE, Book
 from engine.redis_cache import RedisCache, RedisCacheConfig
@@ -22,19 +20,6 @@ class Reports(NamedTuple):
     events: bytes
     symbol: int
     symbols: bytes
-
-
-async def until(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        got = cond()
-        if inspect.isawaitable(got):
-            got = await got
-        if got:
-            return got
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 class Flow:
