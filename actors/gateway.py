@@ -57,6 +57,7 @@ class Session(asyncio.Protocol):
         self.sid = sid
         self.transport: asyncio.Transport | None = None
         self.account = 0
+        self.admin = False  # logged on as an account with `admin = true`
         self.pending = b""
         self.peer = ""
         self.connected_at = time.time()
@@ -250,7 +251,7 @@ class Gateway(Lifecycle):
         buf = s.pending + data if s.pending else data
         while True:
             consumed, commands, symbols, rejects, control, error = self.decoder.decode(
-                buf, s.account
+                buf, s.account, s.admin
             )
             if commands:
                 risk.submit(Intake(commands, symbols, now), len(symbols) >> 2)
@@ -302,6 +303,7 @@ class Gateway(Lifecycle):
             self.disconnect(s, GatewayCode.ACCOUNT_IN_USE)
             return
         s.account = account
+        s.admin = acc.admin
         self.publisher.add_logon_ack(s.sid, account, self._idle_ms)
         self.flush()
         log.info("session %d logged on as account %d from %s", s.sid, account, s.peer)

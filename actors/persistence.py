@@ -246,6 +246,8 @@ class Snapshotter:
         self.written = 0
         self.pending: _Cut | None = None
         self._job: asyncio.Future[None] | None = None
+        # Sections every snapshot carries as they are (the daemon's applied risk config).
+        self.static_sections: dict[str, bytes] = {}
 
     def mark(self, seq: int) -> SnapshotMark | None:
         """A marker for a new cut at `seq`, or None (one in progress, or nothing new)."""
@@ -262,6 +264,7 @@ class Snapshotter:
             self.persistence.when_durable(cut.seq, partial(self._write, cut))
 
     def _write(self, cut: _Cut) -> None:
+        cut.sections.update(self.static_sections)
         cut.sections["meta"] = meta_section(self.symbols, cut.seq)
         snap = Snapshot(cut.seq, cut.sections)
         loop = asyncio.get_running_loop()
@@ -303,7 +306,7 @@ class Snapshotter:
         if seq <= self.last_seq:
             return
         cut = _Cut(seq, 0)
-        cut.sections = dict(sections)
+        cut.sections = {**sections, **self.static_sections}
         cut.sections["meta"] = meta_section(self.symbols, seq)
         self.pending = cut
         job = asyncio.get_running_loop().run_in_executor(

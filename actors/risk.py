@@ -21,8 +21,10 @@ book has passed the marker, then adds the risk engine's state to the cut (sectio
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
+
+import orjson
 
 from actors.base import Actor, State
 from actors.book import BookActor
@@ -38,9 +40,21 @@ if TYPE_CHECKING:
 else:
     from engine._native import AccountLimits, RiskEngine, SymbolRisk
 
-__all__ = ["RISK_SECTION", "RiskActor", "configure_risk", "new_risk_engine", "symbol_risk"]
+__all__ = [
+    "RISK_CONFIG_SECTION",
+    "RISK_SECTION",
+    "RiskActor",
+    "changed_risk_config",
+    "configure_risk",
+    "new_risk_engine",
+    "risk_config_items",
+    "symbol_risk",
+]
 
 RISK_SECTION = "risk"  # the snapshot section holding RiskEngine.snapshot()
+# The snapshot section holding the config items (risk_config_items) the risk state was last
+# configured with: at start, only the items that changed since are applied again.
+RISK_CONFIG_SECTION = "risk_config"
 
 
 def symbol_risk(index: int, s: SymbolConfig) -> SymbolRisk:
@@ -72,14 +86,46 @@ def new_risk_engine(config: Config) -> RiskEngine:
     return engine
 
 
-def configure_risk(engine: RiskEngine, config: Config) -> None:
-    """Apply the config's symbols, default limits and account settings to `engine` (a fresh one
-    or one restored from a snapshot: the config wins at every start; positions, live orders and
-    last prices are kept)."""
-    engine.set_default_limits(AccountLimits(**config.risk.limits()))
+def risk_config_items(config: Config) -> dict[str, object]:
+    """What the config says about risk, by item: "defaults" (the [risk] limits), "symbol:I"
+    (symbol I's checks), "account:ID" (an account's own limits and switch). JSON values."""
+    items: dict[str, object] = {"defaults": config.risk.limits()}
     for i, s in enumerate(config.symbols):
-        engine.set_symbol(symbol_risk(i, s))
+        r = symbol_risk(i, s)
+        items[f"symbol:{i}"] = [
+            r.tick, r.lot, r.min_qty, r.max_qty, str(r.max_notional), r.reference_price,
+            r.band_ticks, r.band_bps, r.market_band_ticks, r.market_band_bps,
+        ]  # fmt: skip
     for a in config.accounts:
+        items[f"account:{a.id}"] = {"limits": a.limits(config.risk), "enabled": a.enabled}
+    return orjson.loads(orjson.dumps(items))  # type: ignore[no-any-return]
+
+
+def changed_risk_config(config: Config, applied: bytes | None) -> list[str]:
+    """The items of `config` that differ from `applied` (a RISK_CONFIG_SECTION; None: every
+    item)."""
+    items = risk_config_items(config)
+    if applied is None:
+        return list(items)
+    before = orjson.loads(applied)
+    return [k for k, v in items.items() if before.get(k) != v]
+
+
+def configure_risk(engine: RiskEngine, config: Config, only: Collection[str] | None = None) -> None:
+    """Apply the config's symbols, default limits and account settings (`only`: just these
+    items of `risk_config_items`) to `engine`. Positions, live orders, last prices, kill
+    switches and symbol trading states are kept: those are state and controls, not config."""
+    def wanted(item: str) -> bool:
+        return only is None or item in only
+
+    if wanted("defaults"):
+        engine.set_default_limits(AccountLimits(**config.risk.limits()))
+    for i, s in enumerate(config.symbols):
+        if wanted(f"symbol:{i}"):
+            engine.set_symbol(symbol_risk(i, s))
+    for a in config.accounts:
+        if not wanted(f"account:{a.id}"):
+            continue
         own = a.limits(config.risk)
         if own is None:
             engine.reset_limits(a.id)

@@ -14,6 +14,8 @@ NO_SYMBOL: Final[int]
 """Symbol index of a symbol not in the table (risk rejects it with 2001)."""
 ALL_SYMBOLS: Final[int]
 """Symbol index of a mass cancel for every symbol."""
+ADMIN_SYMBOL: Final[int]
+"""Symbol index of an admin command (a trading control): routed to no book."""
 JOURNAL_ENTRY_SIZE: Final[int]
 REPORT_SIZE: Final[int]
 
@@ -25,7 +27,7 @@ class WireDecoder:
 
     def __new__(cls, symbols: list[str], max_frame: int) -> WireDecoder: ...
     def decode(
-        self, buf: bytes, account: int
+        self, buf: bytes, account: int, admin: bool = False
     ) -> tuple[int, bytes, bytes, bytes, Control | None, tuple[int, str] | None]:
         """(consumed, command records, u32 symbol indexes, gateway reject event records,
         control message the walk stopped at, framing error (code, text))."""

@@ -286,6 +286,8 @@ class AccountConfig:
     id: int = _check(_range(1, (1 << 63) - 1))
     token: str = _check(lambda v: None if v else "must not be empty")
     cancel_on_disconnect: bool = False
+    # May send trading controls (kill switch, halts, limit changes: docs/risk.md "Controls").
+    admin: bool = False
     # Risk: a disabled account's orders and amends are refused (2004). Limits: -1 (or absent) =
     # the [risk] default, 0 = no limit, else this account's own limit.
     enabled: bool = True

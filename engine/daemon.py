@@ -38,7 +38,15 @@ from actors.gateway import Gateway
 from actors.items import Intake
 from actors.persistence import PersistenceActor, Snapshotter
 from actors.publishing import PublishingActor
-from actors.risk import RISK_SECTION, RiskActor, configure_risk, new_risk_engine
+from actors.risk import (
+    RISK_CONFIG_SECTION,
+    RISK_SECTION,
+    RiskActor,
+    changed_risk_config,
+    configure_risk,
+    new_risk_engine,
+    risk_config_items,
+)
 from engine import sdnotify
 from engine.book import Book, Side, advance_time, encode_command
 from engine.codes import GatewayCode
@@ -48,7 +56,16 @@ from engine.metrics import Metrics
 from engine.nats_entry import EntryBatch, NatsEntry, NatsEntryConfig
 from engine.nats_publish import NatsPublishConfig, NatsPublisher
 from engine.nats_publish import connect as nats_connect
-from engine.recovery import Recovered, RecoveryError, book_section, recover, state_digest
+from engine.recovery import (
+    SNAPSHOT_DIR,
+    Recovered,
+    RecoveryError,
+    book_section,
+    recover,
+    snapshot_of,
+    state_digest,
+)
+from engine.snapshot import write_snapshot
 from engine.redis_cache import RedisCache, RedisCacheConfig
 from engine.wire import ALL_SYMBOLS, Publisher, Sequencer, WireDecoder
 
@@ -93,6 +110,9 @@ class Engine:
         )
         self.risk_engine: RiskEngine | None = self.recovered.risk
         next_seq = self.recovered.next_seq
+        snapshot_seq = self.recovered.snapshot_seq
+        if self.risk_engine is not None:
+            snapshot_seq = self._configure_risk(self.risk_engine, names, books, next_seq - 1)
 
         # 1. Gateway: TCP sessions; each read is decoded whole in Rust into command records
         #    (account from the session, a symbol index beside each); replies go out through it.
@@ -131,9 +151,11 @@ class Engine:
             names,
             j.snapshots_keep,
             self.persistence,
-            self.recovered.snapshot_seq,
+            snapshot_seq,
             j.prune_journal,
         )
+        if self.risk_engine is not None:
+            self.snapshots.static_sections[RISK_CONFIG_SECTION] = self._risk_config
 
         # 5. Publishing: execution reports to their sessions, released only once durable.
         self.publishing = PublishingActor(self.publisher, queues.publishing, batch)
@@ -153,12 +175,36 @@ class Engine:
         self._rate = (time.monotonic(), 0, 0.0)  # (when, sequenced, orders/s)
 
     def _risk_engine(self, snapshot: bytes | None) -> RiskEngine:
-        """The risk engine: restored from a snapshot's section (or new), then configured."""
+        """The risk engine: restored from a snapshot's section, or new from the config."""
         if snapshot is None:
             return new_risk_engine(self.config)
-        engine = RiskEngine.restore(snapshot)
-        configure_risk(engine, self.config)
-        return engine
+        return RiskEngine.restore(snapshot)
+
+    def _configure_risk(
+        self, engine: RiskEngine, names: list[str], books: list[Book], seq: int
+    ) -> int:
+        """After recovery: apply the risk config items that changed since the state was last
+        configured (all of them for a snapshot without that record), so runtime controls
+        (journaled limit changes, switches, halts) survive restarts and an edited config file
+        wins for what it changed. Then, if anything was applied or there was no snapshot, write
+        a snapshot of the state at `seq` at once, so that a crash before the next snapshot
+        replays the journal from this configured state. Returns the newest snapshot's seq."""
+        self._risk_config = orjson.dumps(risk_config_items(self.config))
+        sections = self.recovered.sections
+        if sections is None:
+            changed: list[str] = []  # new from this config, replayed from the journal's start
+        else:
+            changed = changed_risk_config(self.config, sections.get(RISK_CONFIG_SECTION))
+            configure_risk(engine, self.config, changed)
+        if changed:
+            log.info("risk config changed since the last snapshot, applied: %s", ", ".join(changed))
+        if sections is not None and not changed:
+            return self.recovered.snapshot_seq
+        snap = snapshot_of(names, books, seq)
+        snap.sections[RISK_SECTION] = engine.snapshot()
+        snap.sections[RISK_CONFIG_SECTION] = self._risk_config
+        write_snapshot(self.config.data_dir / SNAPSHOT_DIR, snap)
+        return seq
 
     def actors(self) -> list[Actor[Any]]:
         """Every queue-driven stage, in pipeline order."""

@@ -78,6 +78,7 @@ class Recovered:
     problems: tuple[str, ...]  # unreadable newer snapshots that were skipped
     risk: RiskEngine | None = None  # restored and replayed (when recover got `risk`)
     risk_refused: int = 0  # replayed commands the risk engine refused this time (expected: 0)
+    sections: dict[str, bytes] | None = None  # of the snapshot restored (None: no snapshot)
 
 
 def book_section(symbol: str) -> str:
@@ -274,6 +275,7 @@ def recover(
         problems=tuple(problems),
         risk=engine,
         risk_refused=refused,
+        sections=dict(snap.sections) if snap is not None else None,
     )
 
 

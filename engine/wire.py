@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engine._native_wire import (
+        ADMIN_SYMBOL,
         ALL_SYMBOLS,
         JOURNAL_ENTRY_SIZE,
         NO_SYMBOL,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     )
 else:
     from engine._native import (
+        ADMIN_SYMBOL,
         ALL_SYMBOLS,
         JOURNAL_ENTRY_SIZE,
         NO_SYMBOL,
@@ -42,6 +44,7 @@ else:
     )
 
 __all__ = [
+    "ADMIN_SYMBOL",
     "ALL_SYMBOLS",
     "JOURNAL_ENTRY_SIZE",
     "NO_SYMBOL",

@@ -70,6 +70,7 @@ struct ClientMessage {
     replace @4 :Replace;
     massCancel @5 :MassCancel;
     logout @6 :Logout;
+    admin @7 :Admin;              # trading controls: only for accounts with `admin = true`
   }
 }
 
@@ -144,6 +145,7 @@ struct ServerMessage {
     replaced @7 :Replaced;
     triggered @8 :Triggered;
     logout @9 :Logout;
+    adminReply @10 :AdminReply;
   }
 }
 
@@ -246,4 +248,55 @@ struct Triggered {
   stopPrice @6 :Int64;
   lastPrice @7 :Int64;
   cmdSeq @8 :UInt64;
+}
+
+# ---------------------------------------------------------------- trading controls (admin)
+#
+# Sent by a session logged on as an admin account (`admin = true` in its [[accounts]] entry);
+# any other session gets an AdminReply with code 1016. Each accepted request is a sequenced,
+# journaled command (docs/risk.md, "Controls"); the reply comes once it is durable.
+
+enum AdminAction {
+  none @0;
+  killSwitchOn @1;      # cancel every order of `account` in every symbol, refuse its new orders
+  killSwitchOff @2;
+  disableAccount @3;    # refuse the account's new orders and amends; its orders stay
+  enableAccount @4;
+  massCancel @5;        # cancel `account`'s orders in `symbol` ("" = every symbol) on `side`
+  haltSymbol @6;        # no new orders or amends in `symbol`; cancels accepted
+  openSymbol @7;
+  closeSymbol @8;       # every order command in `symbol` refused
+  setLimit @9;          # set `account`'s limit `limit` to `value` (-1 = no limit)
+  resetLimits @10;      # `account` follows the default limits again
+}
+
+enum LimitKey {
+  none @0;
+  maxOpenOrders @1;
+  maxOpenBuyNotional @2;
+  maxOpenSellNotional @3;
+  creditLimit @4;
+  maxPosition @5;
+  ratePerSec @6;        # -1: no rate limit
+  rateBurst @7;         # needs a rate
+}
+
+struct Admin {
+  requestId @0 :UInt64;         # echoed in the reply
+  action @1 :AdminAction;
+  account @2 :UInt64;           # the account acted on (account actions, mass cancel, limits)
+  symbol @3 :Text;              # symbol actions; mass cancel ("" = every symbol)
+  side @4 :Side;                # mass cancel (none = both sides)
+  limit @5 :LimitKey;
+  value @6 :Int64;
+}
+
+struct AdminReply {
+  requestId @0 :UInt64;
+  action @1 :AdminAction;
+  account @2 :UInt64;
+  symbol @3 :Text;
+  code @4 :UInt16;              # 0 = done; else a reject code (1016, 2001, 2023..2025)
+  text @5 :Text;
+  cmdSeq @6 :UInt64;            # the sequence number of the control (0 when refused)
 }

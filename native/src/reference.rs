@@ -291,7 +291,7 @@ impl ReferenceBook {
                 self.advance_time(cmd, out);
                 Ok(())
             }
-            None => Err(BookReject::InvalidCommand),
+            Some(CmdKind::Admin) | None => Err(BookReject::InvalidCommand),
         }
     }
 }

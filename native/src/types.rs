@@ -124,6 +124,90 @@ pub enum CmdKind {
     /// Advance book time to `ts`: GTD orders with `expire_ts <= ts` expire; with flag
     /// `FLAG_END_OF_DAY`, DAY orders expire too.
     AdvanceTime = 5,
+    /// A trading control (kill switch, account switch, symbol state, limit change, mass cancel
+    /// on behalf of an account), executed by the risk engine at its place in the sequence and
+    /// journaled like every command; never routed to a book. Fields: `AdminAction` in
+    /// `ord_type`, `LimitKey` in `tif`, `side` (mass cancel), `account` = the account acted
+    /// on, `order_id` = the requesting (admin) account, `client_id` = the request id,
+    /// `price` = the new limit value (-1 = no limit), `stp_group` = the symbol index (symbol
+    /// state, mass cancel; `ALL_SYMBOLS` = every symbol).
+    Admin = 6,
+}
+
+/// `Command::ord_type` of an `Admin` command. Wire values are the schema's `AdminAction`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum AdminAction {
+    KillSwitchOn = 1,
+    KillSwitchOff = 2,
+    DisableAccount = 3,
+    EnableAccount = 4,
+    MassCancel = 5,
+    HaltSymbol = 6,
+    OpenSymbol = 7,
+    CloseSymbol = 8,
+    SetLimit = 9,
+    ResetLimits = 10,
+}
+
+impl AdminAction {
+    pub fn from_u8(v: u8) -> Option<AdminAction> {
+        use AdminAction::*;
+        [
+            KillSwitchOn,
+            KillSwitchOff,
+            DisableAccount,
+            EnableAccount,
+            MassCancel,
+            HaltSymbol,
+            OpenSymbol,
+            CloseSymbol,
+            SetLimit,
+            ResetLimits,
+        ]
+        .into_iter()
+        .find(|a| *a as u8 == v)
+    }
+
+    /// Whether the action names a symbol (in `stp_group`) rather than an account.
+    pub fn on_symbol(self) -> bool {
+        matches!(
+            self,
+            AdminAction::HaltSymbol | AdminAction::OpenSymbol | AdminAction::CloseSymbol
+        )
+    }
+}
+
+/// `Command::tif` of a `SetLimit` admin command: which account limit `price` sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum LimitKey {
+    MaxOpenOrders = 1,
+    MaxOpenBuyNotional = 2,
+    MaxOpenSellNotional = 3,
+    CreditLimit = 4,
+    MaxPosition = 5,
+    /// Messages per second of the rate limit (-1: no rate limit).
+    RatePerSec = 6,
+    /// Burst of the rate limit (needs a rate).
+    RateBurst = 7,
+}
+
+impl LimitKey {
+    pub fn from_u8(v: u8) -> Option<LimitKey> {
+        use LimitKey::*;
+        [
+            MaxOpenOrders,
+            MaxOpenBuyNotional,
+            MaxOpenSellNotional,
+            CreditLimit,
+            MaxPosition,
+            RatePerSec,
+            RateBurst,
+        ]
+        .into_iter()
+        .find(|k| *k as u8 == v)
+    }
 }
 
 impl CmdKind {
@@ -134,6 +218,7 @@ impl CmdKind {
             3 => Some(CmdKind::Amend),
             4 => Some(CmdKind::MassCancel),
             5 => Some(CmdKind::AdvanceTime),
+            6 => Some(CmdKind::Admin),
             _ => None,
         }
     }
@@ -155,6 +240,7 @@ pub const FLAG_END_OF_DAY: u8 = 2;
 /// - Amend: account, order_id (or client_id), price (0 = keep), qty (new leaves, > 0).
 /// - MassCancel: account, side (0 = both).
 /// - AdvanceTime: ts, flags.
+/// - Admin: see `CmdKind::Admin`.
 ///
 /// Every kind carries seq and ts (stamped by the sequencer); events echo seq.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -273,6 +359,9 @@ pub enum EventKind {
     Triggered = 6,
     /// Price level changed (emitted once per touched level at the end of each command).
     Level = 7,
+    /// The outcome of an `Admin` command, for the account that asked (made by the sequencer
+    /// or the gateway, never by a book).
+    Admin = 8,
 }
 
 impl EventKind {
@@ -285,6 +374,7 @@ impl EventKind {
             5 => Some(EventKind::Replaced),
             6 => Some(EventKind::Triggered),
             7 => Some(EventKind::Level),
+            8 => Some(EventKind::Admin),
             _ => None,
         }
     }
@@ -400,6 +490,10 @@ impl BookReject {
 /// - Triggered: side, order_id, account, client_id, price (limit or protection, 0 if none),
 ///   qty = open qty, aux = stop price, aux2 = last trade price that triggered it.
 /// - Level: side, price, qty = total visible quantity (0 = level gone), aux = order count.
+/// - Admin: account = the requesting account (the reply goes to it), client_id = request id,
+///   code (0 = done), order_id = the account acted on, side, reason = `AdminAction`, flags =
+///   `LimitKey`, price = the limit value, aux = the symbol index (u32, `ALL_SYMBOLS` for every
+///   symbol), seq = the admin command's seq (0 when refused).
 ///
 /// `seq` is always the sequence number of the command that produced the event.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

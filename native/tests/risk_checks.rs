@@ -39,7 +39,7 @@ fn test_every_code_has_a_text_and_round_trips() {
         );
     }
     let codes: Vec<u16> = RiskReject::ALL.iter().map(|r| r.code()).collect();
-    assert_eq!(codes, (2001..=2022).collect::<Vec<u16>>());
+    assert_eq!(codes, (2001..=2025).collect::<Vec<u16>>());
     assert_eq!(risk_reject_text(2000), None);
     assert_eq!(risk_reject_text(3001), None);
 }

@@ -147,7 +147,10 @@ impl Book {
             Some(CmdKind::Amend) => self.on_amend(c, out),
             Some(CmdKind::MassCancel) => self.on_mass_cancel(c, out),
             Some(CmdKind::AdvanceTime) => self.on_advance_time(c, out),
-            None => out.push(&rejected(c, BookReject::InvalidCommand.code())),
+            // Trading controls are the risk engine's; a book never executes one.
+            Some(CmdKind::Admin) | None => {
+                out.push(&rejected(c, BookReject::InvalidCommand.code()))
+            }
         }
         if self.traded {
             self.run_stops(out);

@@ -14,7 +14,7 @@ use crate::wire::client::{self, REPORT_SIZE};
 use crate::wire::codes::{all_codes, reject_text};
 use crate::wire::{
     Control, Decoded, Decoder, Publisher, Sequenced, Sequencer, SymbolRules, SymbolSpec, SymbolsOf,
-    ALL_SYMBOLS, JOURNAL_ENTRY_SIZE, NO_SYMBOL,
+    ADMIN_SYMBOL, ALL_SYMBOLS, JOURNAL_ENTRY_SIZE, NO_SYMBOL,
 };
 
 fn bytes<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyBytes> {
@@ -47,18 +47,21 @@ impl PyWireDecoder {
         }
     }
 
-    /// Decode the complete frames of `buf` for a session logged on as `account` (0 = not yet).
+    /// Decode the complete frames of `buf` for a session logged on as `account` (0 = not yet);
+    /// `admin`: the session may send admin messages (else each gets an AdminReply, 1016).
     /// Returns `(consumed, commands, symbols, rejects, control, error)`: command records with a
     /// u32 symbol index each, gateway `Rejected` event records, the control message the walk
     /// stopped at (`("logon", account, token, version)`, `("heartbeat", id)`,
     /// `("logout", code, text)`) and a framing error `(code, text)` that ends the session.
+    #[pyo3(signature = (buf, account, admin = false))]
     fn decode<'py>(
         &mut self,
         py: Python<'py>,
         buf: &[u8],
         account: u64,
+        admin: bool,
     ) -> PyResult<DecodeResult<'py>> {
-        self.inner.decode(buf, account, &mut self.out);
+        self.inner.decode_as(buf, account, admin, &mut self.out);
         let o = &mut self.out;
         let control = match o.control.take() {
             None => None,
@@ -108,6 +111,7 @@ impl PyWireDecoder {
         d.set_item("cancel", s.cancels)?;
         d.set_item("replace", s.replaces)?;
         d.set_item("mass_cancel", s.mass_cancels)?;
+        d.set_item("admin", s.admins)?;
         d.set_item("logon", s.logons)?;
         d.set_item("heartbeat", s.heartbeats)?;
         d.set_item("logout", s.logouts)?;
@@ -365,6 +369,7 @@ impl PyPublisher {
             ("logon_ack", s.logon_acks),
             ("heartbeat", s.heartbeats),
             ("logout", s.logouts),
+            ("admin_reply", s.admin_replies),
             ("levels", s.levels),
             ("unroutable", s.unroutable),
             ("bytes", s.bytes),
@@ -448,6 +453,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(code_text, m)?)?;
     m.add("NO_SYMBOL", NO_SYMBOL)?;
     m.add("ALL_SYMBOLS", ALL_SYMBOLS)?;
+    m.add("ADMIN_SYMBOL", ADMIN_SYMBOL)?;
     m.add("JOURNAL_ENTRY_SIZE", JOURNAL_ENTRY_SIZE)?;
     m.add("REPORT_SIZE", REPORT_SIZE)?;
     Ok(())

@@ -1,8 +1,11 @@
 //! Trading controls. Each call is an operator action the daemon journals as a sequenced command,
 //! so that replay makes the same calls at the same points.
 
-use super::config::{AccountLimits, RiskError, SymbolRisk, TradingState};
+use super::codes::RiskReject;
+use super::config::{AccountLimits, RateLimit, RiskError, SymbolRisk, TradingState};
 use super::RiskEngine;
+use crate::types::{AdminAction, Command, LimitKey, Side};
+use crate::wire::ALL_SYMBOLS;
 
 impl RiskEngine {
     /// Limits of every account without limits of its own (and of accounts created later).
@@ -86,13 +89,17 @@ impl RiskEngine {
         Ok(())
     }
 
-    /// Replace a symbol's checks (its last price is kept), or add a new symbol.
+    /// Replace a symbol's checks, or add a new symbol. The last price and the trading state of
+    /// a known symbol are kept: the state is a control (`set_symbol_state`), not configuration.
     pub fn set_symbol(&mut self, cfg: SymbolRisk) -> Result<(), RiskError> {
         cfg.validate()?;
         match self.symbol_ix.get(cfg.symbol) {
             Some(si) => {
                 if let Some(s) = self.symbols.get_mut(si as usize) {
-                    s.cfg = cfg;
+                    s.cfg = SymbolRisk {
+                        state: s.cfg.state,
+                        ..cfg
+                    };
                 }
             }
             None => {
@@ -109,10 +116,123 @@ impl RiskEngine {
         self.client_ids.clear();
     }
 
+    /// The limits `account` has now (the defaults for an account not seen yet).
+    pub fn limits_of(&self, account: u64) -> AccountLimits {
+        self.account_ix
+            .get(&account)
+            .and_then(|&a| self.accounts.get(a as usize))
+            .map_or(self.defaults, |acct| acct.limits)
+    }
+
+    /// Execute an `Admin` command (`CmdKind::Admin`, fields in `types.rs`) at its place in the
+    /// sequence: the control calls above, from the command's fields. `Err` changes nothing.
+    /// A mass cancel only validates here; the sequencer sequences the mass cancel itself (and
+    /// one for every symbol after turning a kill switch on).
+    pub fn apply_admin(&mut self, cmd: &Command) -> Result<(), RiskReject> {
+        use AdminAction::*;
+        let action = AdminAction::from_u8(cmd.ord_type).ok_or(RiskReject::BadAdmin)?;
+        if action.on_symbol() {
+            let symbol = u32::try_from(cmd.stp_group).map_err(|_| RiskReject::UnknownSymbol)?;
+            let state = match action {
+                HaltSymbol => TradingState::Halted,
+                OpenSymbol => TradingState::Open,
+                _ => TradingState::Closed,
+            };
+            return self
+                .set_symbol_state(symbol, state)
+                .map_err(|_| RiskReject::UnknownSymbol);
+        }
+        let account = cmd.account;
+        if account == 0 {
+            return Err(RiskReject::BadAdmin);
+        }
+        let done = match action {
+            KillSwitchOn | KillSwitchOff => {
+                self.set_killed(account, action == KillSwitchOn).map(drop)
+            }
+            DisableAccount | EnableAccount => self.set_enabled(account, action == EnableAccount),
+            MassCancel => {
+                let all = cmd.stp_group == u64::from(ALL_SYMBOLS);
+                let known = u32::try_from(cmd.stp_group)
+                    .ok()
+                    .and_then(|s| self.symbol_ix.get(s))
+                    .is_some();
+                if !all && !known {
+                    return Err(RiskReject::UnknownSymbol);
+                }
+                if cmd.side != 0 && Side::from_u8(cmd.side).is_none() {
+                    return Err(RiskReject::BadAdmin);
+                }
+                Ok(())
+            }
+            SetLimit => {
+                let key = LimitKey::from_u8(cmd.tif).ok_or(RiskReject::BadAdmin)?;
+                let limits = with_limit(self.limits_of(account), key, cmd.price)?;
+                self.set_limits(account, limits)
+            }
+            ResetLimits => self.reset_limits(account),
+            HaltSymbol | OpenSymbol | CloseSymbol => Err(RiskError::ZeroAccount),
+        };
+        done.map_err(|_| RiskReject::BadLimitValue)
+    }
+
     fn admin_account(&mut self, account: u64) -> Result<u32, RiskError> {
         if account == 0 {
             return Err(RiskError::ZeroAccount);
         }
         Ok(self.account_index(account))
     }
+}
+
+/// `limits` with the one limit `key` set to `value` (-1 = no limit).
+fn with_limit(
+    limits: AccountLimits,
+    key: LimitKey,
+    value: i64,
+) -> Result<AccountLimits, RiskReject> {
+    let bad: Result<AccountLimits, RiskReject> = Err(RiskReject::BadLimitValue);
+    if value < -1 {
+        return bad;
+    }
+    let unlimited = value == -1;
+    let wide = |max: i128| if unlimited { max } else { i128::from(value) };
+    let mut l = limits;
+    match key {
+        LimitKey::MaxOpenOrders => {
+            l.max_open_orders = if unlimited {
+                u32::MAX
+            } else {
+                u32::try_from(value).map_err(|_| RiskReject::BadLimitValue)?
+            }
+        }
+        LimitKey::MaxOpenBuyNotional => l.max_open_buy_notional = wide(i128::MAX),
+        LimitKey::MaxOpenSellNotional => l.max_open_sell_notional = wide(i128::MAX),
+        LimitKey::CreditLimit => l.credit_limit = wide(i128::MAX),
+        LimitKey::MaxPosition => l.max_position = if unlimited { i64::MAX } else { value },
+        LimitKey::RatePerSec => {
+            l.rate = match (unlimited, u64::try_from(value)) {
+                (true, _) => None,
+                (false, Ok(per_sec)) if per_sec >= 1 => Some(RateLimit {
+                    per_sec,
+                    burst: l.rate.map_or(per_sec, |r| r.burst),
+                }),
+                _ => return bad,
+            }
+        }
+        LimitKey::RateBurst => {
+            let Some(rate) = l.rate else {
+                return bad;
+            };
+            let burst = if unlimited {
+                rate.per_sec
+            } else {
+                u64::try_from(value).map_err(|_| RiskReject::BadLimitValue)?
+            };
+            if burst < 1 {
+                return bad;
+            }
+            l.rate = Some(RateLimit { burst, ..rate });
+        }
+    }
+    Ok(l)
 }

@@ -49,11 +49,17 @@ pub enum RiskReject {
     AmendUnacknowledged = 2021,
     #[error("order id in use")]
     OrderIdInUse = 2022,
+    #[error("trading controls need the risk engine ([risk] enabled)")]
+    ControlsNeedRisk = 2023,
+    #[error("invalid admin request")]
+    BadAdmin = 2024,
+    #[error("invalid limit value")]
+    BadLimitValue = 2025,
 }
 
 impl RiskReject {
     /// Every reject, in code order.
-    pub const ALL: [RiskReject; 22] = [
+    pub const ALL: [RiskReject; 25] = [
         RiskReject::UnknownSymbol,
         RiskReject::SymbolClosed,
         RiskReject::SymbolHalted,
@@ -76,6 +82,9 @@ impl RiskReject {
         RiskReject::DuplicateClientId,
         RiskReject::AmendUnacknowledged,
         RiskReject::OrderIdInUse,
+        RiskReject::ControlsNeedRisk,
+        RiskReject::BadAdmin,
+        RiskReject::BadLimitValue,
     ];
 
     pub fn code(self) -> u16 {

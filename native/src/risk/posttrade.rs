@@ -70,7 +70,7 @@ impl RiskEngine {
                     o.triggered = true;
                 }
             }
-            Some(EventKind::Level) | None => {}
+            Some(EventKind::Level | EventKind::Admin) | None => {}
         }
     }
 

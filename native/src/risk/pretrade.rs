@@ -28,6 +28,10 @@ impl RiskEngine {
             }
             return Ok(());
         }
+        if kind == Some(CmdKind::Admin) {
+            // A trading control: executed here, at its place in the sequence (any `symbol`).
+            return self.apply_admin(cmd);
+        }
         let si = self
             .symbol_ix
             .get(symbol)
@@ -47,12 +51,11 @@ impl RiskEngine {
                 trading(state)?;
                 self.check_amend(si, cmd)
             }
-            Some(CmdKind::Cancel | CmdKind::MassCancel | CmdKind::AdvanceTime) | None => {
-                match state {
-                    TradingState::Closed => Err(RiskReject::SymbolClosed),
-                    TradingState::Open | TradingState::Halted => Ok(()),
-                }
-            }
+            Some(CmdKind::Cancel | CmdKind::MassCancel | CmdKind::AdvanceTime | CmdKind::Admin)
+            | None => match state {
+                TradingState::Closed => Err(RiskReject::SymbolClosed),
+                TradingState::Open | TradingState::Halted => Ok(()),
+            },
         }
     }
 

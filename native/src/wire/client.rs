@@ -7,7 +7,9 @@ use capnp::serialize::{
     compute_serialized_size_in_words, read_message_from_flat_slice_no_alloc, write_message,
 };
 
-use super::cift_capnp::{client_message, server_message, OrdType, Side, Stp, Tif};
+use super::cift_capnp::{
+    client_message, server_message, AdminAction, LimitKey, OrdType, Side, Stp, Tif,
+};
 use super::decode::{FrameError, FRAME_HEADER, MIN_FRAME};
 use super::enum_byte;
 use crate::types::{CmdKind, Command, COMMAND_SIZE, FLAG_POST_ONLY};
@@ -33,6 +35,8 @@ pub enum ReportKind {
     Replaced = 7,
     Triggered = 8,
     Logout = 9,
+    /// Admin reply: reason = action, code, order_id = account acted on, client_id = request id.
+    AdminReply = 10,
 }
 
 fn frame_of(msg: &Builder<&mut ScratchSpaceHeapAllocator<'_>>, out: &mut Vec<u8>) {
@@ -104,6 +108,16 @@ pub fn encode_request(c: &Command, symbol: &str, out: &mut Vec<u8>) {
             let mut o = m.init_mass_cancel();
             o.set_symbol(symbol);
             o.set_side(Side::try_from(u16::from(c.side)).unwrap_or(Side::None));
+        }),
+        Some(CmdKind::Admin) => with_message(out, |m| {
+            let mut o = m.init_admin();
+            o.set_request_id(c.client_id);
+            o.set_action(AdminAction::try_from(u16::from(c.ord_type)).unwrap_or(AdminAction::None));
+            o.set_account(c.account);
+            o.set_symbol(symbol);
+            o.set_side(Side::try_from(u16::from(c.side)).unwrap_or(Side::None));
+            o.set_limit(LimitKey::try_from(u16::from(c.tif)).unwrap_or(LimitKey::None));
+            o.set_value(c.price);
         }),
         Some(CmdKind::AdvanceTime) | None => {}
     }
@@ -266,6 +280,14 @@ fn parse_reply(frame: &[u8]) -> capnp::Result<Report> {
         Which::Logout(l) => {
             r.kind = ReportKind::Logout as u8;
             r.code = l?.get_code();
+        }
+        Which::AdminReply(a) => {
+            let a = a?;
+            r.kind = ReportKind::AdminReply as u8;
+            r.reason = enum_byte(a.get_action().map(|v| v as u16));
+            r.code = a.get_code();
+            (r.order_id, r.client_id, r.cmd_seq) =
+                (a.get_account(), a.get_request_id(), a.get_cmd_seq());
         }
     }
     Ok(r)

@@ -57,6 +57,7 @@ reject_codes! {
         LogoutAck = 1013 => "logout",
         UnsupportedVersion = 1014 => "unsupported protocol version",
         TruncatedFrame = 1015 => "connection closed inside a frame",
+        NotAdmin = 1016 => "not an admin session",
     }
 }
 
@@ -86,6 +87,9 @@ reject_codes! {
         DuplicateClientId = 2020 => "duplicate client order id for this account today",
         AmendUnacknowledged = 2021 => "amend target not acknowledged yet",
         OrderIdInUse = 2022 => "order id in use",
+        ControlsNeedRisk = 2023 => "trading controls need the risk engine ([risk] enabled)",
+        BadAdmin = 2024 => "invalid admin request",
+        BadLimitValue = 2025 => "invalid limit value",
     }
 }
 

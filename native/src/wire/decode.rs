@@ -13,9 +13,9 @@ use capnp::message::ReaderOptions;
 use capnp::serialize::read_message_from_flat_slice_no_alloc;
 use rustc_hash::FxHashMap;
 
-use super::cift_capnp::{cancel, client_message, mass_cancel, new_order, replace};
+use super::cift_capnp::{admin, cancel, client_message, mass_cancel, new_order, replace};
 use super::codes::GatewayCode;
-use super::{enum_byte, Control, ALL_SYMBOLS, NO_SYMBOL};
+use super::{enum_byte, Control, ADMIN_SYMBOL, ALL_SYMBOLS, NO_SYMBOL};
 use crate::types::{CmdKind, Command, Event, EventKind, FLAG_POST_ONLY};
 
 /// Length prefix size of every frame.
@@ -82,6 +82,7 @@ pub struct DecoderStats {
     pub cancels: u64,
     pub replaces: u64,
     pub mass_cancels: u64,
+    pub admins: u64,
     pub logons: u64,
     pub heartbeats: u64,
     pub logouts: u64,
@@ -144,7 +145,15 @@ impl Decoder {
     }
 
     /// Walk the complete frames of `buf` for a session logged on as `account` (0 = not yet).
+    /// Admin messages are refused (1016): see `decode_as`.
     pub fn decode(&mut self, buf: &[u8], account: u64, out: &mut Decoded) {
+        self.decode_as(buf, account, false, out)
+    }
+
+    /// `decode` for a session that may (`admin`) or may not send admin messages: an admin
+    /// message becomes an `Admin` command record (symbol index `ADMIN_SYMBOL`) or, from a
+    /// session that may not, an `Admin` event with code 1016.
+    pub fn decode_as(&mut self, buf: &[u8], account: u64, admin: bool, out: &mut Decoded) {
         out.clear();
         let mut pos = 0usize;
         while let Some(rest) = buf.get(pos..) {
@@ -171,7 +180,7 @@ impl Decoder {
             pos += FRAME_HEADER + len;
             self.stats.frames += 1;
             self.stats.bytes += (FRAME_HEADER + len) as u64;
-            let parsed = self.parse(frame, account).unwrap_or_else(|_| {
+            let parsed = self.parse(frame, account, admin).unwrap_or_else(|_| {
                 Parsed::Reject(
                     GatewayCode::MalformedMessage,
                     Command {
@@ -187,7 +196,11 @@ impl Decoder {
                 }
                 Parsed::Reject(code, cmd) => {
                     self.count_reject(code);
-                    reject_event(code, &cmd).encode(&mut out.rejects);
+                    if cmd.kind == CmdKind::Admin as u8 {
+                        admin_event(code, &cmd).encode(&mut out.rejects);
+                    } else {
+                        reject_event(code, &cmd).encode(&mut out.rejects);
+                    }
                 }
                 Parsed::Control(c) => {
                     out.control = Some(c);
@@ -217,7 +230,7 @@ impl Decoder {
         found
     }
 
-    fn parse(&mut self, frame: &[u8], account: u64) -> capnp::Result<Parsed> {
+    fn parse(&mut self, frame: &[u8], account: u64, admin: bool) -> capnp::Result<Parsed> {
         let mut slice = frame;
         let message = read_message_from_flat_slice_no_alloc(&mut slice, self.options)?;
         if !slice.is_empty() {
@@ -283,6 +296,10 @@ impl Decoder {
             Which::MassCancel(r) => {
                 self.stats.mass_cancels += 1;
                 self.mass_cancel(r?, account)?
+            }
+            Which::Admin(r) => {
+                self.stats.admins += 1;
+                self.admin(r?, account, admin)?
             }
         };
         Ok(parsed)
@@ -361,6 +378,36 @@ impl Decoder {
     }
 }
 
+impl Decoder {
+    fn admin(&self, r: admin::Reader, account: u64, allowed: bool) -> capnp::Result<Parsed> {
+        let name = r.get_symbol()?.as_bytes();
+        let symbol = if name.is_empty() {
+            ALL_SYMBOLS
+        } else {
+            self.symbol(name)
+        };
+        let cmd = Command {
+            kind: CmdKind::Admin as u8,
+            ord_type: enum_byte(r.get_action().map(|v| v as u16)),
+            tif: enum_byte(r.get_limit().map(|v| v as u16)),
+            side: enum_byte(r.get_side().map(|v| v as u16)),
+            account: r.get_account(),
+            order_id: account,
+            client_id: r.get_request_id(),
+            price: r.get_value(),
+            stp_group: u64::from(symbol),
+            ..Command::default()
+        };
+        Ok(if account == 0 {
+            Parsed::Reject(GatewayCode::NotLoggedOn, cmd)
+        } else if !allowed {
+            Parsed::Reject(GatewayCode::NotAdmin, cmd)
+        } else {
+            Parsed::Command(cmd, ADMIN_SYMBOL)
+        })
+    }
+}
+
 /// The `Rejected` event record for a command refused before sequencing (seq 0).
 pub fn reject_event(code: impl Into<u16>, cmd: &Command) -> Event {
     Event {
@@ -372,6 +419,24 @@ pub fn reject_event(code: impl Into<u16>, cmd: &Command) -> Event {
         client_id: cmd.client_id,
         price: cmd.price,
         qty: cmd.qty,
+        ..Event::default()
+    }
+}
+
+/// The `Admin` event answering admin command `cmd` (`code` 0 = done, with the command's seq).
+pub fn admin_event(code: impl Into<u16>, cmd: &Command) -> Event {
+    Event {
+        kind: EventKind::Admin as u8,
+        side: cmd.side,
+        reason: cmd.ord_type,
+        flags: cmd.tif,
+        code: code.into(),
+        seq: cmd.seq,
+        order_id: cmd.account,
+        account: cmd.order_id,
+        client_id: cmd.client_id,
+        price: cmd.price,
+        aux: i64::try_from(cmd.stp_group).unwrap_or(-1),
         ..Event::default()
     }
 }

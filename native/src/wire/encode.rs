@@ -11,7 +11,7 @@
 use capnp::message::ScratchSpaceHeapAllocator;
 use rustc_hash::FxHashMap;
 
-use super::cift_capnp::{server_message, CancelReason, Side};
+use super::cift_capnp::{server_message, AdminAction, CancelReason, Side};
 use super::report::{self, Fields, Kind, Template, KINDS};
 use super::{SymbolSpec, NO_SYMBOL};
 use crate::types::{Event, EventKind, EVENT_SIZE};
@@ -40,6 +40,7 @@ pub struct PublisherStats {
     pub logon_acks: u64,
     pub heartbeats: u64,
     pub logouts: u64,
+    pub admin_replies: u64,
     /// Level events skipped (market data is not sent to sessions).
     pub levels: u64,
     /// Reports for an account with no session (disconnected): dropped.
@@ -136,7 +137,7 @@ fn report_of(ev: &Event) -> Option<(Kind, Fields)> {
                 ..f
             },
         ),
-        EventKind::Rejected | EventKind::Level => return None,
+        EventKind::Rejected | EventKind::Level | EventKind::Admin => return None,
     })
 }
 
@@ -427,6 +428,7 @@ impl Sessions {
             None => {}
             Some(EventKind::Level) => self.stats.levels += 1,
             Some(EventKind::Rejected) => self.reject(ev, symbol, to, texts, alloc),
+            Some(EventKind::Admin) => self.admin_reply(ev, symbol, to, texts, alloc),
             Some(kind) => {
                 if let Some((k, f)) = report_of(ev) {
                     self.report(k, f, ev.account, to, symbol, templates, alloc);
@@ -445,6 +447,45 @@ impl Sessions {
                 }
             }
         }
+    }
+
+    fn admin_reply(
+        &mut self,
+        ev: &Event,
+        symbol: &str,
+        to: Option<u64>,
+        texts: &FxHashMap<u16, String>,
+        alloc: &mut ScratchSpaceHeapAllocator<'_>,
+    ) {
+        if ev.code != 0 {
+            *self.reject_codes.entry(ev.code).or_default() += 1;
+        }
+        let Some(sid) = to.or_else(|| self.routes.get(&ev.account).copied()) else {
+            self.stats.unroutable += 1;
+            return;
+        };
+        let Some((out, seq)) = self.next(sid) else {
+            self.stats.unroutable += 1;
+            return;
+        };
+        let text = match ev.code {
+            0 => "done",
+            c => texts.get(&c).map_or("unknown reject code", String::as_str),
+        };
+        let n = report::frame(&mut out.buf, alloc, |m| {
+            let mut m = m;
+            m.set_seq(seq);
+            let mut r = m.init_admin_reply();
+            r.set_request_id(ev.client_id);
+            r.set_action(AdminAction::try_from(u16::from(ev.reason)).unwrap_or(AdminAction::None));
+            r.set_account(ev.order_id);
+            r.set_symbol(symbol);
+            r.set_code(ev.code);
+            r.set_text(text);
+            r.set_cmd_seq(ev.seq);
+        });
+        self.stats.admin_replies += 1;
+        self.stats.bytes += n as u64;
     }
 
     fn reject(

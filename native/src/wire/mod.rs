@@ -38,6 +38,8 @@ use crate::types::COMMAND_SIZE;
 pub const NO_SYMBOL: u32 = u32::MAX;
 /// Symbol index of a mass cancel for every symbol (empty symbol on the wire).
 pub const ALL_SYMBOLS: u32 = u32::MAX - 1;
+/// Symbol index of an admin command's journal entry (`CmdKind::Admin`): routed to no book.
+pub const ADMIN_SYMBOL: u32 = u32::MAX - 2;
 /// One journal entry: a sequenced command record, its symbol index (u32 LE) and 4 zero bytes.
 pub const JOURNAL_ENTRY_SIZE: usize = COMMAND_SIZE + 8;
 

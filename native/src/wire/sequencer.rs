@@ -17,9 +17,9 @@
 //! positive quantity, ...) is left to the book (3xxx).
 
 use super::codes::RiskCode;
-use super::decode::reject_event;
-use super::{ALL_SYMBOLS, JOURNAL_ENTRY_SIZE};
-use crate::types::{CmdKind, Command, OrdType, COMMAND_SIZE};
+use super::decode::{admin_event, reject_event};
+use super::{ADMIN_SYMBOL, ALL_SYMBOLS, JOURNAL_ENTRY_SIZE, NO_SYMBOL};
+use crate::types::{AdminAction, CmdKind, Command, OrdType, COMMAND_SIZE};
 
 /// A symbol's static risk rules (from the symbol's config). Prices in price units, quantities
 /// in quantity units; `tick_size` and `lot_size` >= 1.
@@ -137,7 +137,15 @@ impl Sequencer {
         now_ts: u64,
         out: &mut Sequenced,
     ) -> Result<(), SequenceError> {
-        self.sequence_with(commands, symbols, now_ts, out, |_, _| Ok(()))
+        // Without a risk engine, the only trading control that can work is a mass cancel.
+        self.sequence_with(commands, symbols, now_ts, out, |_, cmd| {
+            let mass_cancel = cmd.ord_type == AdminAction::MassCancel as u8;
+            if cmd.kind == CmdKind::Admin as u8 && !mass_cancel {
+                Err(RiskCode::ControlsNeedRisk.code())
+            } else {
+                Ok(())
+            }
+        })
     }
 
     /// `sequence` with a further pre-trade check (the risk engine, `crate::risk`): a command
@@ -181,6 +189,10 @@ impl Sequencer {
                 continue;
             };
             let symbol = u32::from_le_bytes([sym[0], sym[1], sym[2], sym[3]]);
+            if cmd.kind == CmdKind::Admin as u8 {
+                self.admin(cmd, ts, out, &mut check);
+                continue;
+            }
             let received = cmd;
             let seq = self.next_seq;
             cmd.seq = seq;
@@ -198,38 +210,111 @@ impl Sequencer {
                 Ok(()) => check(symbol, &cmd),
             };
             if let Err(code) = verdict {
-                let i = usize::from(code.saturating_sub(2001));
-                if let Some(c) = self.stats.rejects_by_code.get_mut(i) {
-                    *c += 1;
-                }
+                self.count_reject(code);
                 reject_event(code, &received).encode(&mut out.rejects);
                 out.reject_symbols.extend_from_slice(&symbol.to_le_bytes());
                 continue;
             }
-            self.next_seq += 1;
-            if out.first_seq == 0 {
-                out.first_seq = seq;
-            }
-            out.last_seq = seq;
-            self.stats.sequenced += 1;
-            let start = out.journal.len();
-            cmd.encode(&mut out.journal);
-            out.journal.extend_from_slice(&symbol.to_le_bytes());
-            out.journal.extend_from_slice(&[0u8; 4]);
-            let record = out
-                .journal
-                .get(start..start + COMMAND_SIZE)
-                .unwrap_or_default();
-            if symbol == ALL_SYMBOLS {
-                for book in out.per_symbol.iter_mut() {
-                    book.extend_from_slice(record);
-                }
-            } else if let Some(book) = out.per_symbol.get_mut(symbol as usize) {
-                book.extend_from_slice(record);
-            }
-            debug_assert_eq!(out.journal.len() - start, JOURNAL_ENTRY_SIZE);
+            self.accept(&cmd, symbol, out);
         }
         Ok(())
+    }
+
+    /// Take the next sequence number for `cmd` (stamped with it already): journal it and route
+    /// it to its book (`ALL_SYMBOLS`: every book; `ADMIN_SYMBOL`: none).
+    fn accept(&mut self, cmd: &Command, symbol: u32, out: &mut Sequenced) {
+        let seq = cmd.seq;
+        self.next_seq += 1;
+        if out.first_seq == 0 {
+            out.first_seq = seq;
+        }
+        out.last_seq = seq;
+        self.stats.sequenced += 1;
+        let start = out.journal.len();
+        cmd.encode(&mut out.journal);
+        out.journal.extend_from_slice(&symbol.to_le_bytes());
+        out.journal.extend_from_slice(&[0u8; 4]);
+        let record = out
+            .journal
+            .get(start..start + COMMAND_SIZE)
+            .unwrap_or_default();
+        if symbol == ALL_SYMBOLS {
+            for book in out.per_symbol.iter_mut() {
+                book.extend_from_slice(record);
+            }
+        } else if let Some(book) = out.per_symbol.get_mut(symbol as usize) {
+            book.extend_from_slice(record);
+        }
+        debug_assert_eq!(out.journal.len() - start, JOURNAL_ENTRY_SIZE);
+    }
+
+    fn count_reject(&mut self, code: u16) {
+        let i = usize::from(code.saturating_sub(2001));
+        if let Some(c) = self.stats.rejects_by_code.get_mut(i) {
+            *c += 1;
+        }
+    }
+
+    /// An `Admin` command: `check` executes it (the risk engine) or refuses it. Done, it is
+    /// journaled under `ADMIN_SYMBOL` (no book sees it) and answered with an `Admin` event for
+    /// the requesting account; a mass cancel (and a kill switch turned on: a mass cancel of
+    /// every symbol) is then sequenced as a `MassCancel` of the account it acts on, checked
+    /// like any other (a closed symbol's orders stay). Refused: an `Admin` event with the code,
+    /// no sequence number.
+    fn admin<F>(&mut self, received: Command, ts: u64, out: &mut Sequenced, check: &mut F)
+    where
+        F: FnMut(u32, &Command) -> Result<(), u16>,
+    {
+        let action = AdminAction::from_u8(received.ord_type);
+        let target = u32::try_from(received.stp_group).unwrap_or(NO_SYMBOL);
+        let symbol_ok = target == ALL_SYMBOLS || (target as usize) < self.rules.len();
+        let cmd = Command {
+            seq: self.next_seq,
+            ts,
+            ..received
+        };
+        let verdict = match action {
+            Some(a) if (a.on_symbol() || a == AdminAction::MassCancel) && !symbol_ok => {
+                Err(RiskCode::UnknownSymbol.code())
+            }
+            Some(a) if a.on_symbol() && target == ALL_SYMBOLS => {
+                Err(RiskCode::UnknownSymbol.code())
+            }
+            Some(_) => check(ADMIN_SYMBOL, &cmd),
+            None => Err(RiskCode::BadAdmin.code()),
+        };
+        let reply_symbol = if (target as usize) < self.rules.len() {
+            target
+        } else {
+            NO_SYMBOL
+        };
+        if let Err(code) = verdict {
+            self.count_reject(code);
+            admin_event(code, &received).encode(&mut out.rejects);
+            out.reject_symbols
+                .extend_from_slice(&reply_symbol.to_le_bytes());
+            return;
+        }
+        self.accept(&cmd, ADMIN_SYMBOL, out);
+        admin_event(0u16, &cmd).encode(&mut out.rejects);
+        out.reject_symbols
+            .extend_from_slice(&reply_symbol.to_le_bytes());
+        let (side, symbol) = match action {
+            Some(AdminAction::KillSwitchOn) => (0, ALL_SYMBOLS),
+            Some(AdminAction::MassCancel) => (cmd.side, target),
+            _ => return,
+        };
+        let cancel = Command {
+            kind: CmdKind::MassCancel as u8,
+            side,
+            seq: self.next_seq,
+            ts,
+            account: cmd.account,
+            ..Command::default()
+        };
+        if symbol == ALL_SYMBOLS || check(symbol, &cancel).is_ok() {
+            self.accept(&cancel, symbol, out);
+        }
     }
 
     fn check(&self, cmd: &Command, symbol: u32) -> Result<(), RiskCode> {

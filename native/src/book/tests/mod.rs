@@ -270,6 +270,7 @@ pub(super) fn show(e: &Event) -> String {
             )
         }
         Some(EventKind::Rejected) => format!("rej {}", e.code),
+        Some(EventKind::Admin) => format!("admin {}", e.code),
         Some(EventKind::Trade) => {
             format!(
                 "trade {}<-{} {}x{} m{} t{}",

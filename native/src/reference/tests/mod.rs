@@ -30,6 +30,7 @@ fn show(e: &Event) -> String {
         }
         Some(EventKind::Accepted) => format!("A#{} {side} {} q{}", e.order_id, e.price, e.qty),
         Some(EventKind::Rejected) => format!("R{}", e.code),
+        Some(EventKind::Admin) => format!("ADM{}", e.code),
         Some(EventKind::Trade) => format!(
             "T{} #{}<-#{} {}@{} m{} t{}",
             e.aux, e.order_id, e.counter_id, e.qty, e.price, e.leaves, e.aux2
