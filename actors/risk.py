@@ -115,6 +115,7 @@ def configure_risk(engine: RiskEngine, config: Config, only: Collection[str] | N
     """Apply the config's symbols, default limits and account settings (`only`: just these
     items of `risk_config_items`) to `engine`. Positions, live orders, last prices, kill
     switches and symbol trading states are kept: those are state and controls, not config."""
+
     def wanted(item: str) -> bool:
         return only is None or item in only
 

@@ -18,6 +18,7 @@ from engine._native_risk import SymbolRisk as SymbolRisk
 from engine._native_risk import calculate_position_stats as calculate_position_stats
 from engine._native_risk import calculate_sharpe as calculate_sharpe
 from engine._native_risk import risk_reject_text as risk_reject_text
+from engine._native_wire import ADMIN_SYMBOL as ADMIN_SYMBOL
 from engine._native_wire import ALL_SYMBOLS as ALL_SYMBOLS
 from engine._native_wire import JOURNAL_ENTRY_SIZE as JOURNAL_ENTRY_SIZE
 from engine._native_wire import NO_SYMBOL as NO_SYMBOL
@@ -33,6 +34,7 @@ from engine._native_wire import encode_requests as encode_requests
 from engine._native_wire import wire_codes as wire_codes
 
 __all__ = [
+    "ADMIN_SYMBOL",
     "ALL_SYMBOLS",
     "COMMAND_SIZE",
     "EVENT_SIZE",

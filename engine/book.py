@@ -85,6 +85,7 @@ class CmdKind(IntEnum):
     AMEND = 3
     MASS_CANCEL = 4
     ADVANCE_TIME = 5
+    ADMIN = 6  # a trading control (risk engine only; docs/risk.md "Controls")
 
 
 class EventKind(IntEnum):
@@ -95,6 +96,7 @@ class EventKind(IntEnum):
     REPLACED = 5
     TRIGGERED = 6
     LEVEL = 7
+    ADMIN = 8  # the outcome of a trading control, for the requesting account
 
 
 class CancelReason(IntEnum):

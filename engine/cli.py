@@ -490,7 +490,14 @@ def _risk(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- journal (offline)
 
-_CMD_KINDS = {1: "new", 2: "cancel", 3: "amend", 4: "mass_cancel", 5: "advance_time"}
+_CMD_KINDS = {
+    1: "new",
+    2: "cancel",
+    3: "amend",
+    4: "mass_cancel",
+    5: "advance_time",
+    6: "admin",
+}
 _SIDES = {0: "-", 1: "buy", 2: "sell"}
 
 
@@ -737,6 +744,7 @@ _DELEGATED: dict[str, tuple[str, bool]] = {
     "db": ("engine.sinks.cli", True),
     "report": ("engine.sinks.cli", True),
     "sink": ("engine.sinks.cli", True),
+    "control": ("engine.control", False),
 }
 # `watch` has its own entry point name in its module.
 _WATCH = "watch"

@@ -57,6 +57,7 @@ class Client:
         # unique across reconnects of the same account (the book refuses a live duplicate).
         self._ids = itertools.count(time.time_ns() // 1000)
         self._heartbeats = itertools.count(1)
+        self._requests = itertools.count(1)  # admin request ids
         self._ended = False
         self.account = 0
         self.session_id = 0
@@ -170,6 +171,37 @@ class Client:
 
     async def mass_cancel(self, symbol: str = "", side: str = "none") -> None:
         await self.send(protocol.mass_cancel(symbol, side))
+
+    async def admin(
+        self,
+        action: str,
+        *,
+        account: int = 0,
+        symbol: str = "",
+        side: str = "none",
+        limit: str = "none",
+        value: int = 0,
+        timeout: float = 5.0,
+    ) -> Report:
+        """Send a trading control (the session must be an admin account's) and wait for its
+        AdminReply: `code` 0 = done (sequenced as `cmd_seq` and durable), else the reject code
+        and text. Actions and limit keys: `protocol.ADMIN_ACTIONS`, `protocol.LIMIT_KEYS`."""
+        rid = next(self._requests)
+        await self.send(
+            protocol.admin(
+                action,
+                request_id=rid,
+                account=account,
+                symbol=symbol,
+                side=side,
+                limit=limit,
+                value=value,
+            )
+        )
+        got = await self.wait_until(
+            lambda r: r.kind == "adminReply" and r.request_id == rid, timeout
+        )
+        return got[-1]
 
     async def heartbeat(self) -> int:
         """Send a heartbeat; returns its id (the engine echoes it)."""

@@ -65,8 +65,8 @@ from engine.recovery import (
     snapshot_of,
     state_digest,
 )
-from engine.snapshot import write_snapshot
 from engine.redis_cache import RedisCache, RedisCacheConfig
+from engine.snapshot import Snapshot, write_snapshot
 from engine.wire import ALL_SYMBOLS, Publisher, Sequencer, WireDecoder
 
 if TYPE_CHECKING:
@@ -201,9 +201,12 @@ class Engine:
         if sections is not None and not changed:
             return self.recovered.snapshot_seq
         snap = snapshot_of(names, books, seq)
-        snap.sections[RISK_SECTION] = engine.snapshot()
-        snap.sections[RISK_CONFIG_SECTION] = self._risk_config
-        write_snapshot(self.config.data_dir / SNAPSHOT_DIR, snap)
+        sections = {
+            **snap.sections,
+            RISK_SECTION: engine.snapshot(),
+            RISK_CONFIG_SECTION: self._risk_config,
+        }
+        write_snapshot(self.config.data_dir / SNAPSHOT_DIR, Snapshot(seq, sections))
         return seq
 
     def actors(self) -> list[Actor[Any]]:

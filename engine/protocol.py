@@ -152,6 +152,54 @@ def mass_cancel(symbol: str = "", side: str = "none") -> bytes:
     return _frame(msg)
 
 
+ADMIN_ACTIONS = (
+    "killSwitchOn",
+    "killSwitchOff",
+    "disableAccount",
+    "enableAccount",
+    "massCancel",
+    "haltSymbol",
+    "openSymbol",
+    "closeSymbol",
+    "setLimit",
+    "resetLimits",
+)
+"""The schema's AdminAction names (docs/risk.md, "Controls")."""
+LIMIT_KEYS = (
+    "maxOpenOrders",
+    "maxOpenBuyNotional",
+    "maxOpenSellNotional",
+    "creditLimit",
+    "maxPosition",
+    "ratePerSec",
+    "rateBurst",
+)
+"""The schema's LimitKey names."""
+
+
+def admin(
+    action: str,
+    *,
+    request_id: int = 0,
+    account: int = 0,
+    symbol: str = "",
+    side: str = "none",
+    limit: str = "none",
+    value: int = 0,
+) -> bytes:
+    """A trading control (admin sessions only): `action` one of ADMIN_ACTIONS, `limit` one of
+    LIMIT_KEYS for setLimit (`value` -1 = no limit)."""
+    msg, m = _client("admin")
+    m.requestId = request_id
+    m.action = action
+    m.account = account
+    m.symbol = symbol
+    m.side = _enum(side)
+    m.limit = limit
+    m.value = value
+    return _frame(msg)
+
+
 @dataclass(frozen=True)
 class SymbolInfo:
     name: str
@@ -166,8 +214,10 @@ class SymbolInfo:
 @dataclass(frozen=True)
 class Report:
     """One message from the engine, flattened: `kind` is the schema's union member name
-    (logonAck, heartbeat, ack, reject, fill, cancelled, replaced, triggered, logout); fields a
-    kind does not carry keep their zero value."""
+    (logonAck, heartbeat, ack, reject, fill, cancelled, replaced, triggered, logout,
+    adminReply); fields a kind does not carry keep their zero value. An adminReply has
+    `request_id`, `action`, `account` (the account acted on), `symbol`, `code` (0 = done),
+    `text` and `cmd_seq`."""
 
     kind: str
     seq: int
@@ -195,6 +245,8 @@ class Report:
     session_id: int = 0
     idle_timeout_ms: int = 0
     symbols: tuple[SymbolInfo, ...] = field(default=())
+    request_id: int = 0
+    action: str = ""
 
 
 _COMMON = {
@@ -246,6 +298,16 @@ def _report(m: Any) -> Report:
         f["heartbeat_id"] = body.id
     elif kind == "logout":
         f.update(code=body.code, text=body.text)
+    elif kind == "adminReply":
+        f.update(
+            request_id=body.requestId,
+            action=str(body.action),
+            account=body.account,
+            symbol=body.symbol,
+            code=body.code,
+            text=body.text,
+            cmd_seq=body.cmdSeq,
+        )
     else:
         for name, attr in (_COMMON | _EXTRA.get(kind, {})).items():
             f[attr] = getattr(body, name)
