@@ -39,7 +39,7 @@ from actors.items import Intake
 from actors.persistence import PersistenceActor, Snapshotter
 from actors.publishing import PublishingActor
 from actors.risk import RISK_SECTION, RiskActor, configure_risk, new_risk_engine
-from engine import sdnotify
+from engine import sdnotify, shardmap
 from engine.book import Book, Side, advance_time, encode_command
 from engine.codes import GatewayCode
 from engine.config import Config
@@ -295,6 +295,7 @@ class Engine:
         ]
         return {
             "version": engine.__version__,
+            "shard": self.config.shard.name,
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started, 3),
             "state": self.gateway.state.value,
@@ -552,6 +553,20 @@ def _apply_affinity(cpus: tuple[int, ...]) -> None:
     log.info("CPU affinity: pinned to CPUs %s", sorted(os.sched_getaffinity(0)))
 
 
+def _shards(config: Config) -> Callable[[], dict[str, Any] | None]:
+    """GET /shards: the map this shard started with (discovery), None without one."""
+    body = (
+        {
+            "shard": config.shard.name,
+            "source": config.shard_map.source,
+            **config.shard_map.to_json(),
+        }
+        if config.shard_map is not None
+        else None
+    )
+    return lambda: body
+
+
 def _write_runtime(path: Path, info: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(orjson.dumps(info))
@@ -562,7 +577,11 @@ async def serve(config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT (exit 0 after a clean drain) or a failure (1)."""
     loop = asyncio.get_running_loop()
     faulthandler.enable()  # a hard crash (segfault, abort) still prints every thread's stack
-    _apply_affinity(config.process.cpu_affinity)
+    if (mismatch := shardmap.instance_mismatch(config)) is not None:
+        raise StartError(mismatch)
+    _apply_affinity(shardmap.pinned_cores(config))
+    for warning in shardmap.host_warnings(config):
+        log.warning("%s", warning)
     if config.journal.policy == "none":
         log.warning(
             'journal.fsync = "none": acknowledged orders are NOT durable across a machine '
@@ -608,7 +627,7 @@ async def serve(config: Config) -> int:
     watched = eng.start()
     watched[loop.create_task(metrics.probe_loop(), name="loop-probe")] = "loop-probe"
     watchdog = sdnotify.watchdog_task()
-    http = HttpApi(metrics.registry, eng.status, eng.book_depth, eng.risk_view)
+    http = HttpApi(metrics.registry, eng.status, eng.book_depth, eng.risk_view, _shards(config))
     services = Services(eng)
     try:
         for t in await services.start():
@@ -647,7 +666,12 @@ async def serve(config: Config) -> int:
     runtime = config.data_dir / RUNTIME_FILE
     _write_runtime(
         runtime,
-        {"pid": os.getpid(), "gateway_port": eng.gateway.port, "http_port": http.port},
+        {
+            "pid": os.getpid(),
+            "gateway_port": eng.gateway.port,
+            "http_port": http.port,
+            "shard": config.shard.name,
+        },
     )
     log.info(
         "ready: %d symbols, gateway %s:%d, http %s, journal at seq %d (fsync %s)",
