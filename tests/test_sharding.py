@@ -255,3 +255,12 @@ def test_the_daemon_refuses_to_start_with_overlapping_cores(tmp_path: Path) -> N
     )
     r = cli("check-config", str(f), "--json")
     assert r.returncode == 2 and json.loads(r.stdout)["key"] == "shards[1].cores"
+
+
+def test_the_example_map_is_valid() -> None:
+    example = load_map(REPO / "config" / "shards" / "example.toml")
+    assert [(s.name, sorted(s.cores)) for s in example.shards] == [
+        ("eq-a", [2, 3]),
+        ("eq-b", [4, 5]),
+    ]
+    assert example.owner("BTC-USD").gateway.port == 7102
