@@ -579,7 +579,11 @@ async def serve(config: Config) -> int:
     faulthandler.enable()  # a hard crash (segfault, abort) still prints every thread's stack
     if (mismatch := shardmap.instance_mismatch(config)) is not None:
         raise StartError(mismatch)
-    _apply_affinity(shardmap.pinned_cores(config))
+    inherited = os.sched_getaffinity(0)
+    cores = shardmap.pinned_cores(config)
+    _apply_affinity(cores)
+    if (drift := shardmap.inherited_mismatch(config, inherited, set(cores))) is not None:
+        log.warning("%s", drift)
     for warning in shardmap.host_warnings(config):
         log.warning("%s", warning)
     if config.journal.policy == "none":

@@ -47,6 +47,7 @@ __all__ = [
     "attach",
     "fetch_map",
     "host_warnings",
+    "inherited_mismatch",
     "instance_mismatch",
     "load_map",
     "parse_map",
@@ -342,6 +343,19 @@ def host_warnings(config: Config, host: Host | None = None) -> list[str]:
             f"(nohz_full: {format_cpulist(nohz) or 'none'})"
         )
     return warnings
+
+
+def inherited_mismatch(config: Config, inherited: set[int], cores: set[int]) -> str | None:
+    """A shard started pinned (systemd's CPUAffinity=, taskset) to CPUs other than its cores:
+    what to log, or None. Not pinned at start (every online CPU) is no disagreement."""
+    online = Host().online_cpus()
+    if not config.shard.name or not cores or inherited in (cores, online):
+        return None
+    return (
+        f"shard {config.shard.name} was started pinned to CPUs {format_cpulist(inherited)} "
+        f"(systemd CPUAffinity=?) but its cores are {format_cpulist(cores)}: pinned to "
+        f"{format_cpulist(cores)}"
+    )
 
 
 def instance_mismatch(config: Config) -> str | None:

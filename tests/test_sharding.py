@@ -102,6 +102,11 @@ async def test_one_client_trades_symbols_on_both_shards(
         )
         assert any(r.kind == "cancelled" for r in cancelled)
 
+    # A shard serves only its own symbols: NVDA sent straight to shard a is refused there.
+    direct = await daemons["a"].client(3)
+    await direct.new_order("NVDA", "buy", 1, 10_000)
+    refused = await direct.wait_for(lambda r: r.kind in ("ack", "reject"))
+    assert (refused.kind, refused.code) == ("reject", 2001)
     # Each trade happened on the daemon that owns the symbol, and nowhere else.
     trades = {
         name: {s["name"]: s["trades"] for s in d.json("/status")["symbols"]}
