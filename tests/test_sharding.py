@@ -101,6 +101,10 @@ async def test_one_client_trades_symbols_on_both_shards(
             lambda r: r.kind == "cancelled" and r.symbol == "NVDA", timeout=5
         )
         assert any(r.kind == "cancelled" for r in cancelled)
+        # A heartbeat round trip on both sessions collects what is left, then both log out.
+        assert all(r.kind != "heartbeat" for r in await c.sync())
+        await c.logout()
+        assert c.ended == {"a", "b"}
 
     # A shard serves only its own symbols: NVDA sent straight to shard a is refused there.
     direct = await daemons["a"].client(3)
