@@ -7,14 +7,17 @@
     cift-engine book SYMBOL [--depth N] [--watch SECONDS]
     cift-engine risk show ACCOUNT
     cift-engine status
+    cift-engine shards [--shard-map FILE | --http HOST:PORT]
     cift-engine journal verify|stats DATA_DIR
     cift-engine journal dump DATA_DIR [--from SEQ] [--limit N]
     cift-engine journal replay DATA_DIR [--config FILE] [--digest] [--from-scratch] [--events PATH]
 
 Every command takes `--json` (machine-readable output). The talking commands find the daemon
 from `--config`/`--data-dir` (the ports it bound, from DATA_DIR/daemon.json, else the configured
-ones) unless `--host`/`--port`/`--http` say where. Exit codes: 0 ok, 1 failure (a rejected
-order, a daemon that failed), 2 bad usage or configuration.
+ones) unless `--host`/`--port`/`--http` say where. With a shard map (`--shard-map FILE`, or
+$CIFT_SHARD_MAP when no --config/--data-dir is given) order, cancel and book go to the shard
+serving the symbol, status to every shard (or `--shard NAME`). Exit codes: 0 ok, 1 failure (a
+rejected order, a daemon that failed), 2 bad usage or configuration (an unknown symbol).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ import orjson
 
 from engine import config as cfg
 from engine.protocol import Report
+from engine.shardmap import Shard, ShardMap, UnknownSymbolError
 
 __all__ = ["main"]
 
@@ -60,6 +64,14 @@ def _session(p: argparse.ArgumentParser) -> None:
 def _http(p: argparse.ArgumentParser) -> None:
     _where(p)
     p.add_argument("--http", help="HOST:PORT of the daemon's HTTP endpoint (default: from config)")
+
+
+def _routed(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--shard-map",
+        help="the host's shard map: go to the shard serving the symbol (default: $CIFT_SHARD_MAP "
+        "unless --config or --data-dir is given)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -104,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--client-id", type=int, default=0, help="client order id (default: none)")
     _session(p)
+    _routed(p)
     _common(p)
 
     p = sub.add_parser("cancel", help="cancel one order and print the result")
@@ -111,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--order-id", type=int, default=0)
     p.add_argument("--client-id", type=int, default=0)
     _session(p)
+    _routed(p)
     _common(p)
 
     p = sub.add_parser("book", help="L2 depth of a symbol as a table")
@@ -118,10 +132,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=int, default=10)
     p.add_argument("--watch", type=float, default=0.0, help="refresh every N seconds (Ctrl-C)")
     _http(p)
+    _routed(p)
     _common(p)
 
     p = sub.add_parser("status", help="symbols, sessions, queue depths, orders/s")
     _http(p)
+    _routed(p)
+    p.add_argument("--shard", help="with a shard map: only this shard (default: every shard)")
     _common(p)
 
     p = sub.add_parser("risk", help="the risk engine's view of an account")
@@ -174,7 +191,31 @@ def _runtime(config: cfg.Config) -> dict[str, Any]:
         return {}
 
 
+def _shard_map(args: argparse.Namespace) -> ShardMap | None:
+    """The shard map to route by: --shard-map, else $CIFT_SHARD_MAP unless the command names a
+    daemon (--config, --data-dir, --host, --port, --http). ConfigError when it is wrong."""
+    import os
+
+    from engine.shardmap import load_map
+
+    path = getattr(args, "shard_map", None)
+    named = any(getattr(args, k, None) for k in ("config", "data_dir", "host", "port", "http"))
+    if path is None and not named:
+        path = os.environ.get("CIFT_SHARD_MAP") or None
+    return load_map(path) if path else None
+
+
+def _owner(args: argparse.Namespace) -> Shard | None:
+    """The shard serving args.symbol when routing by a map (--host/--port/--http win)."""
+    if any(getattr(args, k, None) for k in ("host", "port", "http")):
+        return None
+    shard_map = _shard_map(args)
+    return shard_map.owner(args.symbol) if shard_map is not None else None
+
+
 def _gateway_address(args: argparse.Namespace) -> tuple[str, int]:
+    if (shard := _owner(args)) is not None:
+        return shard.gateway.host, shard.gateway.port
     config = _load(args)
     port = args.port or _runtime(config).get("gateway_port") or config.gateway.port
     return args.host or config.gateway.host, int(port)
@@ -183,6 +224,8 @@ def _gateway_address(args: argparse.Namespace) -> tuple[str, int]:
 def _http_address(args: argparse.Namespace) -> str:
     if args.http:
         return str(args.http)
+    if getattr(args, "symbol", None) and (shard := _owner(args)) is not None:
+        return str(shard.http)
     config = _load(args)
     port = _runtime(config).get("http_port") or config.http.port
     return f"{config.http.host}:{port}"
@@ -288,10 +331,19 @@ def parse_price(text: str, precision: int) -> int:
     return int(units)
 
 
+def _precision(args: argparse.Namespace) -> int:
+    """The symbol's display precision (to read "150.25"): from the config, else (a sharded
+    symbol the local config does not list) from the serving shard's /book."""
+    config = _load(args)
+    found = next((s.price_precision for s in config.symbols if s.name == args.symbol), None)
+    if found is None and _owner(args) is not None:
+        found = int(_get(_http_address(args), f"/book/{args.symbol}?depth=1")["price_precision"])
+    return found or 0
+
+
 def _order(args: argparse.Namespace) -> int:
     tif = args.tif or ("ioc" if args.type in ("market", "stop-market") else "gtc")
-    config = _load(args)
-    precision = next((s.price_precision for s in config.symbols if s.name == args.symbol), 0)
+    precision = _precision(args)
     try:
         price = parse_price(args.price, precision)
         stop_price = parse_price(args.stop_price, precision)
@@ -377,7 +429,36 @@ def _book(args: argparse.Namespace) -> int:
             return 0
 
 
+def _status_shards(args: argparse.Namespace, shard_map: ShardMap) -> int:
+    """`status` with a shard map: every shard's (or --shard NAME's), one after another."""
+    shards = [s for s in shard_map.shards if not args.shard or s.name == args.shard]
+    if not shards:
+        print(f"error: no shard {args.shard} in {shard_map.source}", file=sys.stderr)
+        return 2
+    out: dict[str, Any] = {}
+    down = 0
+    for shard in shards:
+        if not args.json:
+            print(f"{'' if shard is shards[0] else chr(10)}== shard {shard.name} ({shard.http})")
+        try:
+            d = _get(str(shard.http), "/status")
+        except SystemExit as e:
+            down += 1
+            out[shard.name] = {"error": str(e.code)}
+            if not args.json:
+                print(e.code)
+            continue
+        out[shard.name] = d
+        if not args.json:
+            _status(argparse.Namespace(**{**vars(args), "http": str(shard.http)}))
+    if args.json:
+        print(json.dumps(out, indent=2))
+    return 1 if down else 0
+
+
 def _status(args: argparse.Namespace) -> int:
+    if not args.http and (shard_map := _shard_map(args)) is not None:
+        return _status_shards(args, shard_map)
     d = _get(_http_address(args), "/status")
     if args.json:
         print(json.dumps(d, indent=2))
@@ -696,13 +777,22 @@ def _check_config(args: argparse.Namespace) -> int:
         else:
             print(f"config error: {e}", file=sys.stderr)
         return 2
+    from engine.shardmap import host_warnings
+
+    warnings = host_warnings(c)
     if args.json:
-        print(json.dumps({"ok": True, "file": args.file, "symbols": [s.name for s in c.symbols]}))
+        d = {"ok": True, "file": args.file, "symbols": [s.name for s in c.symbols]}
+        print(json.dumps({**d, "shard": c.shard.name, "warnings": warnings}))
     else:
         print(
             f"{args.file}: ok ({len(c.symbols)} symbols, {len(c.accounts)} accounts, "
-            f"gateway {c.gateway.host}:{c.gateway.port})"
+            f"gateway {c.gateway.host}:{c.gateway.port}"
+            + (f", shard {c.shard.name}" if c.shard.name else "")
+            + (f" of {len(c.shard_map.shards)} in {c.shard_map.source}" if c.shard_map else "")
+            + ")"
         )
+        for w in warnings:
+            print(f"warning: {w}", file=sys.stderr)
     return 0
 
 
@@ -745,6 +835,7 @@ _DELEGATED: dict[str, tuple[str, bool]] = {
     "report": ("engine.sinks.cli", True),
     "sink": ("engine.sinks.cli", True),
     "control": ("engine.control", False),
+    "shards": ("engine.shardcli", False),
 }
 # `watch` has its own entry point name in its module.
 _WATCH = "watch"
@@ -780,6 +871,12 @@ def main(argv: list[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:
         return 130
+    except UnknownSymbolError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except cfg.ConfigError as e:  # the shard map
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

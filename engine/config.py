@@ -14,7 +14,10 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from engine.shardmap import ShardMap
 
 __all__ = [
     "DEFAULT_FILE",
@@ -32,6 +35,7 @@ __all__ = [
     "RedisConfig",
     "RiskConfig",
     "ServicesConfig",
+    "ShardConfig",
     "ShutdownConfig",
     "SymbolConfig",
     "load",
@@ -95,6 +99,22 @@ class ProcessConfig:
     cpu_affinity: tuple[int, ...] = _check(_cpus)
     log_level: str = _check(_one_of("debug", "info", "warning", "error"))
     log_format: str = _check(_one_of("text", "json"))
+
+
+def _shard_name(v: Any) -> str | None:
+    from engine.shardmap import SHARD_NAME
+
+    ok = v == "" or SHARD_NAME.match(v) is not None
+    return None if ok else "must be empty or 1..64 letters, digits, - and _ (not first)"
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    """This process as one shard of a host (docs/operations.md, "Sharding"); "" = not sharded."""
+
+    name: str = _check(_shard_name, "")
+    # The host's shard map (engine/shardmap.py); relative to the config file's directory.
+    map: str = _check(_any, "")
 
 
 @dataclass(frozen=True)
@@ -326,6 +346,9 @@ class Config:
     accounts: tuple[AccountConfig, ...]
     nats: NatsConfig = NatsConfig()
     redis: RedisConfig = RedisConfig()
+    shard: ShardConfig = ShardConfig()
+    # The shard map named by shard.map, loaded and checked against this config (None: no map).
+    shard_map: ShardMap | None = None
     # Where the values came from: the file given, or the defaults file.
     source: str = ""
 
@@ -360,6 +383,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "risk": RiskConfig,
     "nats": NatsConfig,
     "redis": RedisConfig,
+    "shard": ShardConfig,
 }
 _LISTS: dict[str, type[Any]] = {"symbols": SymbolConfig, "accounts": AccountConfig}
 
@@ -484,6 +508,10 @@ def load(path: str | Path | None = None) -> Config:
         )
     config = Config(**sections, **lists, source=file)
     _check_whole(config, origin)
+    if config.shard.map:
+        from engine.shardmap import attach  # it builds on this module
+
+        config = attach(config, origin)
     return config
 
 

@@ -47,7 +47,7 @@ from actors.risk import (
     new_risk_engine,
     risk_config_items,
 )
-from engine import sdnotify
+from engine import sdnotify, shardmap
 from engine.book import Book, Side, advance_time, encode_command
 from engine.codes import GatewayCode
 from engine.config import Config
@@ -344,6 +344,7 @@ class Engine:
         ]
         return {
             "version": engine.__version__,
+            "shard": self.config.shard.name,
             "pid": os.getpid(),
             "uptime_s": round(time.time() - self.started, 3),
             "state": self.gateway.state.value,
@@ -601,6 +602,20 @@ def _apply_affinity(cpus: tuple[int, ...]) -> None:
     log.info("CPU affinity: pinned to CPUs %s", sorted(os.sched_getaffinity(0)))
 
 
+def _shards(config: Config) -> Callable[[], dict[str, Any] | None]:
+    """GET /shards: the map this shard started with (discovery), None without one."""
+    body = (
+        {
+            "shard": config.shard.name,
+            "source": config.shard_map.source,
+            **config.shard_map.to_json(),
+        }
+        if config.shard_map is not None
+        else None
+    )
+    return lambda: body
+
+
 def _write_runtime(path: Path, info: dict[str, Any]) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(orjson.dumps(info))
@@ -611,7 +626,15 @@ async def serve(config: Config) -> int:
     """Run the daemon until SIGTERM/SIGINT (exit 0 after a clean drain) or a failure (1)."""
     loop = asyncio.get_running_loop()
     faulthandler.enable()  # a hard crash (segfault, abort) still prints every thread's stack
-    _apply_affinity(config.process.cpu_affinity)
+    if (mismatch := shardmap.instance_mismatch(config)) is not None:
+        raise StartError(mismatch)
+    inherited = os.sched_getaffinity(0)
+    cores = shardmap.pinned_cores(config)
+    _apply_affinity(cores)
+    if (drift := shardmap.inherited_mismatch(config, inherited, set(cores))) is not None:
+        log.warning("%s", drift)
+    for warning in shardmap.host_warnings(config):
+        log.warning("%s", warning)
     if config.journal.policy == "none":
         log.warning(
             'journal.fsync = "none": acknowledged orders are NOT durable across a machine '
@@ -657,7 +680,7 @@ async def serve(config: Config) -> int:
     watched = eng.start()
     watched[loop.create_task(metrics.probe_loop(), name="loop-probe")] = "loop-probe"
     watchdog = sdnotify.watchdog_task()
-    http = HttpApi(metrics.registry, eng.status, eng.book_depth, eng.risk_view)
+    http = HttpApi(metrics.registry, eng.status, eng.book_depth, eng.risk_view, _shards(config))
     services = Services(eng)
     try:
         for t in await services.start():
@@ -696,7 +719,12 @@ async def serve(config: Config) -> int:
     runtime = config.data_dir / RUNTIME_FILE
     _write_runtime(
         runtime,
-        {"pid": os.getpid(), "gateway_port": eng.gateway.port, "http_port": http.port},
+        {
+            "pid": os.getpid(),
+            "gateway_port": eng.gateway.port,
+            "http_port": http.port,
+            "shard": config.shard.name,
+        },
     )
     log.info(
         "ready: %d symbols, gateway %s:%d, http %s, journal at seq %d (fsync %s)",

@@ -442,6 +442,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="CPULIST",
         help="cores of one shard, e.g. 2-3 (repeat per shard)",
     )
+    parser.add_argument(
+        "--shard-map",
+        metavar="FILE",
+        help="take the shards' cores from the host's shard map (docs/operations.md, Sharding)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--strict", action="store_true", help="exit 2 on warnings too")
     parser.add_argument(
@@ -451,7 +456,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="read proc/ and sys/ under this directory instead of /",
     )
     args = parser.parse_args(argv)
-    report = run_doctor(args.shard, root=args.root)
+    shards: list[set[int]] | None = args.shard
+    if args.shard_map:
+        from engine.config import ConfigError
+        from engine.shardmap import load_map
+
+        try:
+            mapped = [set(s.cores) for s in load_map(args.shard_map).shards if s.cores]
+        except ConfigError as e:
+            print(f"config error: {e}", file=sys.stderr)
+            return 2
+        shards = (shards or []) + mapped
+    report = run_doctor(shards, root=args.root)
     if args.json:
         sys.stdout.write(
             orjson.dumps(report.to_dict(args.strict), option=orjson.OPT_INDENT_2).decode()

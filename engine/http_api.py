@@ -5,6 +5,8 @@
     GET /book/SYMBOL?depth=N  JSON: L2 depth of one symbol (`cift-engine book SYMBOL`)
     GET /risk/ACCOUNT      JSON: an account's risk limits, usage, positions, P&L, live orders
                            (`cift-engine risk show ACCOUNT`; 404 with the risk engine off)
+    GET /shards            JSON: the shard map this shard started with, and its own name
+                           (discovery for engine/router.py; 404 without `[shard] map`)
 
 It runs on the engine's event loop, so a query reads a consistent state between two batches.
 One request per connection, 8 KiB request limit, 5 s to send it.
@@ -36,11 +38,13 @@ class HttpApi:
         status: Callable[[], dict[str, Any]],
         book: Callable[[str, int], dict[str, Any] | None],
         risk: Callable[[int], dict[str, Any] | None] | None = None,
+        shards: Callable[[], dict[str, Any] | None] | None = None,
     ) -> None:
         self.registry = registry
         self.status = status
         self.book = book
         self.risk = risk
+        self.shards = shards
         self.server: asyncio.Server | None = None
         self.port = 0
 
@@ -81,6 +85,11 @@ class HttpApi:
             if view is None:
                 return 404, "text/plain", b"the risk engine is off\n"
             return 200, "application/json", orjson.dumps(view)
+        if path == "/shards":
+            found = self.shards() if self.shards is not None else None
+            if found is None:
+                return 404, "text/plain", b"no shard map ([shard] map)\n"
+            return 200, "application/json", orjson.dumps(found)
         return 404, "text/plain", b"not found\n"
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TextIO
 
 from engine.hostinfo import Host, format_cpulist, parse_cpulist
+from engine.shardmap import SHARD_NAME
 
 __all__ = [
     "InstallError",
@@ -50,7 +51,6 @@ TMPFILES = Path("/etc/tmpfiles.d/cift-engine.conf")
 SERVICE = "cift-engine@.service"
 TARGET = "cift-engine.target"
 
-_SHARD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")
 _USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")
 
 
@@ -66,7 +66,7 @@ class ShardSpec:
     cpus: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
-        if not _SHARD_NAME.match(self.name):
+        if not SHARD_NAME.match(self.name):
             raise InstallError(
                 f"shard name {self.name!r}: use letters, digits, '-' and '_' (at most 64)"
             )

@@ -107,4 +107,6 @@ def test_check_config_accepts_a_good_file(daemon: Daemon) -> None:
         "ok": True,
         "file": str(daemon.config_file),
         "symbols": ["AAPL", "MSFT", "LOT"],
+        "shard": "",
+        "warnings": [],
     }

@@ -18,6 +18,7 @@ from engine.config import (
     ProcessConfig,
     QueueConfig,
     ServicesConfig,
+    ShardConfig,
     ShutdownConfig,
     SymbolConfig,
 )
@@ -38,6 +39,7 @@ def test_the_embedded_defaults_are_pinned() -> None:
     assert c.clock == ClockConfig(1000)
     assert c.shutdown == ShutdownConfig(10.0)
     assert c.services == ServicesConfig(False, False, False, False)
+    assert c.shard == ShardConfig("", "") and c.shard_map is None
     assert c.symbols == (
         equity("AAPL", 19_000),
         equity("MSFT", 42_000),
@@ -78,6 +80,8 @@ def test_a_file_overrides_key_by_key_and_replaces_lists(tmp_path: Path) -> None:
         ("[journal]\nfsync_every = 1\n", "journal.fsync_every", "unknown key"),
         ("[process]\ncpu_affinity = [-1]\n", "process.cpu_affinity", "CPU ids must be >= 0"),
         ('[process]\ncpu_affinity = ["a"]\n', "process.cpu_affinity", "must be a list of int"),
+        ('[shard]\nname = "a b"\n', "shard.name", "must be empty or 1..64 letters"),
+        ('[shard]\nmap = "shards.toml"\n', "shard.name", "needed with shard.map"),
         ("[services]\npostgres = true\n", "services.postgres", "not available in this build yet"),
         ('[[symbols]]\nname = "X"\n', "symbols[0].tick_size", "missing"),
         ("symbols = 3\n", "symbols", "must be an array of tables"),

@@ -259,3 +259,13 @@ def test_kernel_cmdline_leaves_the_other_cores_to_the_kernel() -> None:
     assert kernel_cmdline_for({2, 3, 4}, set(range(8))) == (
         "isolcpus=managed_irq,domain,2-4 nohz_full=2-4 rcu_nocbs=2-4 irqaffinity=0-1,5-7"
     )
+
+
+def test_shard_cores_can_come_from_the_shard_map(
+    host: FakeHost, capsys: pytest.CaptureFixture[str]
+) -> None:
+    example = Path(__file__).resolve().parent.parent / "config" / "shards" / "example.toml"
+    main(["--root", str(host.root), "--shard-map", str(example), "--json"])
+    assert orjson.loads(capsys.readouterr().out)["shard_cores"] == ["2-3", "4-5"]
+    assert main(["--shard-map", str(host.root / "missing.toml")]) == 2
+    assert "shard map not found" in capsys.readouterr().err

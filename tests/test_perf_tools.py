@@ -378,3 +378,14 @@ def test_compare_marks_figures_better_or_worse(
     lines = capsys.readouterr().out.splitlines()
     assert any("latency_ns.p99" in x and "2.000" in x and "worse" in x for x in lines)
     assert any("achieved_per_s" in x and "2.000" in x and "better" in x for x in lines)
+
+
+def test_shards_benchmark_runs_one_and_two_shards_and_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "shards.json"
+    done = run_tool("perf.shards", "--orders", "200", "--window", "50", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "two shards vs one" in done.stdout
+    results = orjson.loads(out.read_bytes())["results"]
+    for n in (1, 2):
+        r = results[f"shards_{n}"]
+        assert (r["shards"], r["acked"], r["rejected"]) == (n, 200, 0)
