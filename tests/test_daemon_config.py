@@ -50,6 +50,7 @@ def test_the_embedded_defaults_are_pinned() -> None:
         AccountConfig(1, "demo", False),
         AccountConfig(2, "demo", False),
         AccountConfig(3, "demo", True),
+        AccountConfig(100, "admin-demo", False, admin=True),
     )
 
 
@@ -63,7 +64,7 @@ def test_a_file_overrides_key_by_key_and_replaces_lists(tmp_path: Path) -> None:
     c = config.load(f)
     assert c.gateway.port == 0 and c.gateway.host == "127.0.0.1"
     assert [s.name for s in c.symbols] == ["X"]
-    assert len(c.accounts) == 3
+    assert len(c.accounts) == 4
     assert c.source == str(f)
 
 
