@@ -148,8 +148,11 @@ async def load(host: str, port: int, frames: bytes, args: argparse.Namespace) ->
     }
 
 
-def start_daemon(tmp: Path, cpu: int | None) -> tuple[subprocess.Popen[bytes], int, Path]:
-    bench = (REPO / "config" / "bench.toml").read_text()
+def start_daemon(
+    tmp: Path, cpu: int | None, fsync: str = "always"
+) -> tuple[subprocess.Popen[bytes], int, Path]:
+    bench = (REPO / "config" / "bench.toml").read_text() + f'\n[journal]\nfsync = "{fsync}"\n'
+
     text = bench.replace('data_dir = "./data-bench"', f'data_dir = "{tmp / "data"}"')
     text = text.replace("port = 7301", "port = 0").replace("port = 9301", "port = 0")
     if cpu is not None:
@@ -184,6 +187,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=None, help="an already running daemon")
     p.add_argument("--daemon-cpu", type=int, default=0, help="pin the daemon here (-1: no)")
     p.add_argument("--client-cpu", type=int, default=1, help="pin the generator here (-1: no)")
+    p.add_argument(
+        "--fsync",
+        default="always",
+        choices=["always", "interval", "none"],
+        help="journal fsync policy of the daemon started here (replies wait for it)",
+    )
     p.add_argument("--json", default=None, help="write the figures and machine facts here")
     return p.parse_args(argv)
 
@@ -202,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port = args.port
         if port is None:
             cpu = args.daemon_cpu if args.daemon_cpu >= 0 else None
-            proc, port, _ = start_daemon(Path(tmp), cpu)
+            proc, port, _ = start_daemon(Path(tmp), cpu, args.fsync)
         try:
             results = uvloop.run(load(args.host, port, frames, args))
         finally:
