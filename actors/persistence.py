@@ -4,7 +4,8 @@ Every sequenced batch risk hands over becomes ONE journal record (`engine._nativ
 CRC32C framed, rolling files, docs/durability.md), written in a dedicated worker thread (the Rust
 writer releases the GIL) while the event loop goes on; meanwhile the next batches queue up and
 are committed together. Under `none` and `interval`, a batch of up to INLINE_BYTES is written
-on the event loop itself (a write into the page cache costs less than the thread hop). Publishing releases a reply only once the command behind it is durable
+on the event loop itself (a write into the page cache costs less than the thread hop).
+Publishing releases a reply only once the command behind it is durable
 (`PublishingActor.mark_durable`), and "durable" follows `journal.fsync`:
 
 - `always`: the record is fdatasynced before `mark_durable` (one fsync per batch);
@@ -103,7 +104,7 @@ class PersistenceActor(Actor[JournalBatch]):
             # (Never concurrent with the worker: a sync there holds this actor.)
             try:
                 self.writer.append(KIND_COMMANDS, last - count + 1, count, data, False)
-            except Exception as e:  # noqa: BLE001 - an I/O error stops the daemon (fail fast)
+            except Exception as e:  # an I/O error stops the daemon (fail fast)
                 self.fail(e)
                 return
             self._written(last, len(data), -1.0)
