@@ -472,7 +472,10 @@ def _status(args: argparse.Namespace) -> int:
         f"orders/s {d['orders_per_s']:.1f}   sequenced {d['sequenced']}   "
         f"durable seq {d['durable_seq']}   state digest {d.get('state_digest', '-')}"
     )
-    print(f"\n{'symbol':<10} {'orders':>8} {'best bid':>14} {'best ask':>14} {'last':>12}")
+    print(
+        f"\n{'symbol':<10} {'state':<7} {'orders':>8} {'best bid':>14} {'best ask':>14} "
+        f"{'last':>12}"
+    )
     for s in d["symbols"]:
         p = s["price_precision"]
 
@@ -481,7 +484,8 @@ def _status(args: argparse.Namespace) -> int:
 
         last = _price(s["last_price"], p) if s["last_price"] else "-"
         print(
-            f"{s['name']:<10} {s['orders']:>8} {best(s['best_bid']):>14} "
+            f"{s['name']:<10} {s.get('state', 'open'):<7} {s['orders']:>8} "
+            f"{best(s['best_bid']):>14} "
             f"{best(s['best_ask']):>14} {last:>12}"
         )
     print(f"\n{'queue':<16} {'state':<9} {'depth':>8} {'capacity':>9} {'batches':>9}")

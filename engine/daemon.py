@@ -318,11 +318,15 @@ class Engine:
             return list(v) if v is not None else None
 
         symbols = []
-        for b, s in zip(self.books, self.config.symbols, strict=True):
+        states = {1: "open", 2: "halted", 3: "closed"}
+        for i, (b, s) in enumerate(zip(self.books, self.config.symbols, strict=True)):
             last, volume, _, trades = b.book.stats()
+            view = self.risk_engine.symbol(i) if self.risk_engine is not None else None
             symbols.append(
                 {
                     "name": b.symbol,
+                    # trading state (docs/risk.md "Controls"); always open without risk engine
+                    "state": states.get(view["state"], "?") if view is not None else "open",
                     "price_precision": s.price_precision,
                     "orders": b.book.order_count(),
                     "best_bid": level(b.book.best_bid()),

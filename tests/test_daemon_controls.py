@@ -101,6 +101,8 @@ async def test_halt_refuses_orders_but_not_cancels_and_close_refuses_all(daemon:
     resting = await place(c, "AAPL", "buy", 5, 9_000)
     spare = await place(c, "AAPL", "buy", 5, 8_000)
     assert (await control(daemon, "haltSymbol", symbol="AAPL")).symbol == "AAPL"
+    states = {s["name"]: s["state"] for s in daemon.json("/status")["symbols"]}
+    assert states == {"AAPL": "halted", "MSFT": "open"}
     await c.cancel("AAPL", order_id=spare.order_id)
     gone = await c.wait_for(lambda r: r.order_id == spare.order_id)
     assert gone.kind == "cancelled", "cancels are accepted while halted"
