@@ -62,13 +62,14 @@ def record_stream(seed: int, commands: int, depth: int) -> bytes:
     return bytes(buf)
 
 
-def bench_config(data_dir: Path) -> Config:
+def bench_config(data_dir: Path, risk: bool = True) -> Config:
     base = load()
     return dataclasses.replace(
         base.with_data_dir(data_dir),
         symbols=(SYMBOL,),
         accounts=(AccountConfig(1, "bench", False),),
         clock=ClockConfig(0),
+        risk=dataclasses.replace(base.risk, enabled=risk),
     )
 
 
@@ -108,9 +109,11 @@ class SinkTransport:
         return default
 
 
-async def run_pipeline(frames: bytes, commands: int, chunk: int) -> dict[str, Any]:
+async def run_pipeline(
+    frames: bytes, commands: int, chunk: int, risk: bool = True
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cift-pipeline-") as tmp:
-        config = bench_config(Path(tmp))
+        config = bench_config(Path(tmp), risk)
         eng = Engine(config)
         records = {a.name: 0 for a in eng.actors()}
         for a in eng.actors():
@@ -216,6 +219,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--repeat", type=int, default=3, help="runs of each; the best is reported")
     p.add_argument("--cpu", type=int, default=None, help="pin to this CPU")
     p.add_argument("--breakdown", action="store_true", help="also time each native step alone")
+    p.add_argument(
+        "--risk",
+        default="on",
+        choices=["on", "off"],
+        help="the risk engine ([risk] enabled); off: the sequencer's basic checks only",
+    )
     p.add_argument("--json", default=None, help="write the figures and machine facts here")
     return p.parse_args(argv)
 
@@ -233,7 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.collect()
     gc.freeze()  # as the daemon does once it has started
     book_s = min(run_book(records, batch) for _ in range(args.repeat))
-    runs = [uvloop.run(run_pipeline(frames, n, args.chunk)) for _ in range(args.repeat)]
+    risk = args.risk == "on"
+    runs = [uvloop.run(run_pipeline(frames, n, args.chunk, risk)) for _ in range(args.repeat)]
     best = min(runs, key=lambda r: r["seconds"])
     results: dict[str, Any] = {
         "commands": n,
