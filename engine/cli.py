@@ -713,7 +713,8 @@ def _journal_dump(args: argparse.Namespace, data_dir: Any) -> int:
 
 
 def _journal_replay(args: argparse.Namespace, data_dir: Any) -> int:
-    from engine._native import Book
+    from actors.risk import new_risk_engine
+    from engine._native import Book, RiskEngine
     from engine.recovery import RecoveryError, recover, state_digest
 
     try:
@@ -736,6 +737,13 @@ def _journal_replay(args: argparse.Namespace, data_dir: Any) -> int:
             repair=False,
             use_snapshot=not args.from_scratch,
             events=write if out is not None else None,
+            # The risk engine as the daemon rebuilds it: from the snapshot's section, or new
+            # from the config; replay re-applies every journaled check, fill and control.
+            risk=(
+                (lambda sec: new_risk_engine(config) if sec is None else RiskEngine.restore(sec))
+                if config.risk.enabled
+                else None
+            ),
         )
     except RecoveryError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -746,6 +754,8 @@ def _journal_replay(args: argparse.Namespace, data_dir: Any) -> int:
     digest = state_digest(books)
     d = {
         "state_digest": digest,
+        "risk_digest": f"{r.risk.digest():016x}" if r.risk is not None else None,
+        "risk_refused": r.risk_refused,
         "snapshot_seq": r.snapshot_seq,
         "replayed": r.replayed,
         "next_seq": r.next_seq,

@@ -362,6 +362,10 @@ class Engine:
             "next_seq": self.sequencer.next_seq,
             "durable_seq": self.persistence.durable_seq,
             "state_digest": state_digest([b.book for b in self.books]),
+            # the risk engine's state (FNV-1a 64 of its snapshot; `journal replay` prints it too)
+            "risk_digest": (
+                f"{self.risk_engine.digest():016x}" if self.risk_engine is not None else None
+            ),
             "journal": {
                 "fsync": self.config.journal.policy,
                 "written_seq": self.persistence.written_seq,

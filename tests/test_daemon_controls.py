@@ -6,6 +6,7 @@ load, account switch, admin mass cancel, limit changes at run time through the c
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import sys
@@ -149,6 +150,23 @@ async def test_account_switch_mass_cancel_and_limits_at_run_time(daemon: Daemon)
     await control(daemon, "setLimit", account=7, limit="maxOpenOrders", value=-1)
     assert await code_of(c, "MSFT", "buy", 1, 8_000) == 0
     await control(daemon, "resetLimits", account=7)
+    # The journal alone rebuilds the same risk state and books (controls replayed in place).
+    live = daemon.json("/status")
+    where = [str(daemon.data_dir), "--config", str(daemon.config_file)]
+    r = subprocess.run(
+        [sys.executable, "-m", "engine", "journal", "replay", *where, "--from-scratch", "--json"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    replay = json.loads(r.stdout)
+    assert (replay["risk_digest"], replay["state_digest"]) == (
+        live["risk_digest"],
+        live["state_digest"],
+    )
+    assert replay["risk_refused"] == 0
 
 
 async def test_refusals_have_codes_and_non_admin_sessions_get_1016(

@@ -171,6 +171,7 @@ async def test_sigkill_at_many_points_loses_nothing_acknowledged(tmp_path: Path)
     # The live books equal a fresh process's replay, from the journal alone and via snapshots.
     scratch = orjson.loads(r.stdout)
     assert scratch["state_digest"] == live["state_digest"]
+    assert scratch["risk_digest"] == live["risk_digest"] and scratch["risk_refused"] == 0
     r = cli("journal", "replay", str(d.data_dir), "--config", cfg, "--digest")
     assert r.returncode == 0 and r.stdout.strip() == live["state_digest"]
     # A clean stop writes a final snapshot: the next start replays nothing.
