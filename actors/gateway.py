@@ -137,12 +137,24 @@ class Gateway(Lifecycle):
         self.state = State.RUNNING
 
     async def stop_intake(self) -> None:
-        """Stop accepting connections and reading sockets (first step of a graceful stop)."""
+        """Stop accepting connections and reading sockets (first step of a graceful stop).
+        Sessions with cancel-on-disconnect are ending too: their accounts' mass cancels go in
+        now, ahead of the drain, so the sessions see their orders cancelled before the Logout."""
         self.state = State.DRAINING
         if self.server is not None:
             self.server.close()
         for s in self.sessions.values():
             self._pause_one(s)
+            acc = self.accounts.get(s.account) if s.account else None
+            if acc is not None and acc.cancel_on_disconnect and self.risk is not None:
+                self._cancel_all(s.account)
+
+    def _cancel_all(self, account: int) -> None:
+        """Sequence a mass cancel of every symbol for `account` (cancel-on-disconnect)."""
+        assert self.risk is not None
+        record = encode_command(mass_cancel(account))
+        # One record per ended session: bounded by the session count, never refused.
+        self.risk.submit(Intake(record, _ALL, self.clock()), 1)
 
     async def close_sessions(self, code: int, timeout: float) -> None:
         """Send every session a Logout with `code`, close them, wait until they are gone."""
@@ -325,10 +337,7 @@ class Gateway(Lifecycle):
         self._closed.set()
         acc = self.accounts.get(s.account) if s.account else None
         if acc is not None and acc.cancel_on_disconnect and self.state is State.RUNNING:
-            assert self.risk is not None
-            record = encode_command(mass_cancel(s.account))
-            # One record per ended session: bounded by the session count, never refused.
-            self.risk.submit(Intake(record, _ALL, self.clock()), 1)
+            self._cancel_all(s.account)  # (draining: stop_intake sent it already)
 
     # ---------------------------------------------------------------- backpressure
 

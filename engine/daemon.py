@@ -48,7 +48,7 @@ from actors.risk import (
     risk_config_items,
 )
 from engine import sdnotify, shardmap
-from engine.book import Book, Side, advance_time, encode_command
+from engine.book import Book, Side, advance_time, encode_command, mass_cancel
 from engine.codes import GatewayCode
 from engine.config import Config
 from engine.http_api import HttpApi
@@ -214,8 +214,17 @@ class Engine:
         return [self.risk, *self.books, self.persistence, self.publishing]
 
     def start(self) -> dict[asyncio.Future[None], str]:
-        """Start the actors, sinks first; returns what to supervise (future -> stage name)."""
+        """Start the actors, sinks first; returns what to supervise (future -> stage name).
+        Cancel-on-disconnect covers every way a session ends, the previous process's end too
+        (SIGKILL, a crash, a power cut): each such account with live orders gets a mass cancel
+        of every symbol, sequenced before any session can log on."""
         watched = {a.start(): a.name for a in reversed(self.actors())}
+        for acc in self.config.accounts:
+            if acc.cancel_on_disconnect and (
+                self.risk_engine is None or self.risk_engine.live_symbols(acc.id)
+            ):
+                record = encode_command(mass_cancel(acc.id))
+                self.risk.submit(Intake(record, _ALL, time.perf_counter()), 1)
         loop = asyncio.get_running_loop()
         watched[loop.create_task(self._sample_rate(), name="rate")] = "rate"
         if self.config.clock.advance_interval_ms > 0:

@@ -3,7 +3,9 @@ timeout, cancel-on-disconnect, output sequence numbers."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from conftest import Daemon, wait_until
@@ -143,3 +145,36 @@ async def test_cancel_on_disconnect_cancels_every_order_of_the_account(daemon: D
         return daemon.json("/book/AAPL")["bids"], daemon.json("/book/MSFT")["bids"]
 
     assert wait_until(lambda: books() == ([[8_000, 1, 1]], []), 5, "the account's orders to go")
+
+
+@pytest.mark.parametrize("how", ["sigterm", "sigkill"])
+async def test_cancel_on_disconnect_covers_the_end_of_the_process(
+    tmp_path: Path, how: str, _close_clients: None
+) -> None:
+    """The engine's own end ends every session too: a graceful stop cancels the orders of
+    cancel-on-disconnect accounts before the Logout; after a SIGKILL, the next start cancels
+    them before anyone can log on. Other accounts' orders stay."""
+    d = Daemon(tmp_path).wait_ready()
+    try:
+        c, keeper = await d.client(9), await d.client(1)
+        for cl, px in ((c, 9_000), (keeper, 8_000)):
+            await cl.new_order("AAPL", "buy", 3, px)
+            await cl.wait_for(lambda r: r.kind == "ack")
+        if how == "sigterm":
+            d.signal(signal.SIGTERM)
+            got = await c.wait_until(lambda r: r.kind == "logout", 10)
+            kinds = [r.kind for r in got]
+            assert kinds.index("cancelled") < kinds.index("logout")
+            assert next(r for r in got if r.kind == "cancelled").reason == "massCancel"
+            assert d.wait() == 0
+        else:
+            d.signal(signal.SIGKILL)
+            assert d.wait() == -signal.SIGKILL
+    finally:
+        d.stop()
+    (tmp_path / "data" / "daemon.json").unlink(missing_ok=True)
+    d = Daemon(tmp_path).wait_ready()
+    try:
+        assert d.json("/book/AAPL")["bids"] == [[8_000, 3, 1]]
+    finally:
+        d.stop()
