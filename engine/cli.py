@@ -28,6 +28,7 @@ import decimal
 import importlib
 import json
 import logging
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -885,6 +886,9 @@ def main(argv: list[str] | None = None) -> int:
         return _COMMANDS[args.command](args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except UnknownSymbolError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
