@@ -1,7 +1,9 @@
 """Type stubs for the sink row builder part of engine._native (native/src/python/sinks.rs)."""
 
-from typing_extensions import Buffer
+from collections.abc import Sequence
 from typing import final
+
+from typing_extensions import Buffer
 
 Level = tuple[int, int, int]
 TopState = tuple[int, int, int, int, list[Level], list[Level]]
@@ -39,7 +41,7 @@ class SymbolRows:
         trades: int,
     ) -> None: ...
 
-def pgcopy(text: str, kinds: str, columns: list[Buffer], rows: int) -> bytes:
+def pgcopy(text: str, kinds: str, columns: Sequence[Buffer], rows: int) -> bytes:
     """PostgreSQL binary COPY data (header, rows, trailer): ``text`` as every row's first field,
     then ``columns`` (little-endian buffers of ``rows`` values; ``kinds`` one letter each:
     B u8 -> smallint, H u16 / I u32 -> integer, Q u64 / q i64 -> bigint)."""

@@ -154,8 +154,9 @@ async def test_a_flush_cut_short_before_its_checkpoint_is_removed_on_restart(
     for table in ("trades_1m", "trades_1h"):
         got = await query(ch_dsn, f"SELECT sum(trades), sum(volume) FROM {table}")
         assert tuple(int(v) for v in got[0]) == want, table
-    fills = await query(ch_dsn, "SELECT sum(fills), sum(buy_qty), sum(sell_qty) FROM fills_daily")
-    assert tuple(int(v) for v in fills[0]) == (2 * want[0], want[1], want[1])
+    for table in ("fills_daily", "fills_total"):
+        fills = await query(ch_dsn, f"SELECT sum(fills), sum(buy_qty), sum(sell_qty) FROM {table}")
+        assert tuple(int(v) for v in fills[0]) == (2 * want[0], want[1], want[1]), table
     accepted = sum(1 for r in expected_orders(SYMBOL, cmds, events) if r[4] == 1)
     got = await query(ch_dsn, "SELECT sum(orders) FROM orders_daily")
     assert int(got[0][0]) == accepted

@@ -34,6 +34,16 @@ _FILLS_DAILY = (
     " (taker_account, maker_side != 1, false)] AS side"
     " WHERE {where} GROUP BY account, symbol, day"
 )
+_FILLS_TOTAL = (
+    "SELECT side.1 AS account, symbol,"
+    " sum(if(side.2, qty, 0)), sum(if(side.2, 0, qty)),"
+    " sum(if(side.2, toInt128(price) * qty, 0)), sum(if(side.2, 0, toInt128(price) * qty)),"
+    " sum(if(side.3, toInt128(price) * qty, 0)), sum(if(side.3, 0, toInt128(price) * qty)),"
+    " toUInt64(count()) FROM trades"
+    " ARRAY JOIN [(maker_account, maker_side = 1, true),"
+    " (taker_account, maker_side != 1, false)] AS side"
+    " WHERE {where} GROUP BY account, symbol"
+)
 _ORDERS_DAILY = (
     "SELECT symbol, account, toUInt32(intDiv(ts, 86400000000000)) AS day,"
     " toUInt64(countIf(event = 1)), sumIf(qty, event = 1),"
@@ -42,12 +52,13 @@ _ORDERS_DAILY = (
 )
 
 # aggregate table -> (raw table, SELECT filling it with {where} on the raw rows, the aggregate's
-# time column, that column's unit in ns)
+# time column ("" = none: a symbol's rows are recomputed whole), that column's unit in ns)
 AGGREGATES: Final[dict[str, tuple[str, str, str, int]]] = {
     "trades_1m": ("trades", _TRADES_BARS.replace("{step}", str(60 * 10**9)), "bucket", 1),
     "trades_1h": ("trades", _TRADES_BARS.replace("{step}", str(3600 * 10**9)), "bucket", 1),
     "fills_daily": ("trades", _FILLS_DAILY, "day", DAY_NS),
     "orders_daily": ("orders", _ORDERS_DAILY, "day", DAY_NS),
+    "fills_total": ("trades", _FILLS_TOTAL, "", 0),  # no time column: recomputed whole
 }
 SOURCES: Final = frozenset(src for src, _, _, _ in AGGREGATES.values())
 
@@ -58,7 +69,9 @@ def repair_statements(symbol_sql: str, from_ts: int, through_seq: int) -> list[s
     day = from_ts - from_ts % DAY_NS
     out = []
     for table, (_, select, col, unit) in AGGREGATES.items():
-        out.append(f"ALTER TABLE {table} DELETE WHERE symbol = {symbol_sql} AND {col} >= {day // unit}")
-        where = f"symbol = {symbol_sql} AND ts >= {day} AND seq <= {through_seq}"
+        since = f" AND {col} >= {day // unit}" if col else ""
+        out.append(f"ALTER TABLE {table} DELETE WHERE symbol = {symbol_sql}{since}")
+        where = f"symbol = {symbol_sql} AND seq <= {through_seq}"
+        where += f" AND ts >= {day}" if col else ""
         out.append(f"INSERT INTO {table} {select.replace('{where}', where)}")
     return out

@@ -41,7 +41,7 @@ def _binary_copy(table: str, chunk: Chunk) -> bytes | None:
     cols = [chunk.columns[n] for n, _ in spec]
     if "?" in kinds or not all(isinstance(c, np.ndarray) for c in cols):
         return None
-    buffers = [memoryview(np.ascontiguousarray(c)).cast("B") for c in cols]  # type: ignore[arg-type]
+    buffers = [np.ascontiguousarray(c).view(np.uint8).data for c in cols]
     return pgcopy(chunk.symbol, kinds, buffers, chunk.rows)
 
 

@@ -62,4 +62,10 @@ CHECKPOINT_COLUMNS: Final[tuple[tuple[str, Kind], ...]] = (
 )
 
 # numpy dtypes of the fixed-width kinds: the column buffers of `engine._native.SymbolRows`.
-DTYPES: Final[dict[Kind, str]] = {"u8": "u1", "u16": "<u2", "u32": "<u4", "u64": "<u8", "i64": "<i8"}
+DTYPES: Final[dict[Kind, str]] = {
+    "u8": "u1",
+    "u16": "<u2",
+    "u32": "<u4",
+    "u64": "<u8",
+    "i64": "<i8",
+}

@@ -66,6 +66,33 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS fills_daily_mv TO fills_daily AS
                          (taker_account, maker_side != 1, false)] AS side)
      GROUP BY account, symbol, day;
 
+-- Per account and symbol over all time: the same sums (`pnl` without a time range).
+CREATE TABLE IF NOT EXISTS fills_total (
+    account        UInt64,
+    symbol         LowCardinality(String),
+    buy_qty        Int64,
+    sell_qty       Int64,
+    buy_notional   Int128,
+    sell_notional  Int128,
+    maker_notional Int128,
+    taker_notional Int128,
+    fills          UInt64
+) ENGINE = SummingMergeTree ORDER BY (account, symbol);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS fills_total_mv TO fills_total AS
+    SELECT account, symbol, sum(buy_qty) AS buy_qty, sum(sell_qty) AS sell_qty,
+           sum(buy_notional) AS buy_notional, sum(sell_notional) AS sell_notional,
+           sum(maker_notional) AS maker_notional, sum(taker_notional) AS taker_notional,
+           toUInt64(count()) AS fills
+      FROM (SELECT symbol, qty, toInt128(price) * qty AS n, side.1 AS account, side.2 AS buy,
+                   side.3 AS maker, if(buy, qty, 0) AS buy_qty, if(buy, 0, qty) AS sell_qty,
+                   if(buy, n, 0) AS buy_notional, if(buy, 0, n) AS sell_notional,
+                   if(maker, n, 0) AS maker_notional, if(maker, 0, n) AS taker_notional
+              FROM trades
+             ARRAY JOIN [(maker_account, maker_side = 1, true),
+                         (taker_account, maker_side != 1, false)] AS side)
+     GROUP BY account, symbol;
+
 -- Per symbol, account and UTC day: order counts of `order_flow`.
 CREATE TABLE IF NOT EXISTS orders_daily (
     symbol       LowCardinality(String),
@@ -106,6 +133,17 @@ INSERT INTO fills_daily
      ARRAY JOIN [(maker_account, maker_side = 1, true),
                  (taker_account, maker_side != 1, false)] AS side
      GROUP BY account, symbol, day;
+TRUNCATE TABLE fills_total;
+INSERT INTO fills_total
+    SELECT side.1 AS account, symbol,
+           sum(if(side.2, qty, 0)), sum(if(side.2, 0, qty)),
+           sum(if(side.2, toInt128(price) * qty, 0)), sum(if(side.2, 0, toInt128(price) * qty)),
+           sum(if(side.3, toInt128(price) * qty, 0)), sum(if(side.3, 0, toInt128(price) * qty)),
+           toUInt64(count())
+      FROM trades
+     ARRAY JOIN [(maker_account, maker_side = 1, true),
+                 (taker_account, maker_side != 1, false)] AS side
+     GROUP BY account, symbol;
 TRUNCATE TABLE orders_daily;
 INSERT INTO orders_daily
     SELECT symbol, account, toUInt32(intDiv(ts, 86400000000000)) AS day,
