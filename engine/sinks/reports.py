@@ -259,14 +259,12 @@ def _equity(
     when every figure is provably within range, else Python ints in object arrays."""
     if not flows or not days:
         return [], []
-    acct = np.array([int(r[0]) for r in flows], dtype=np.uint64)
-    names = sorted({s for s, _ in closes} | {str(r[1]) for r in flows})
+    acct_col, sym_col, day_col, dpos_col, dcash_col = zip(*flows, strict=True)
+    names = sorted({s for s, _ in closes} | set(map(str, set(sym_col))))
     sym_ix = {s: i for i, s in enumerate(names)}
-    sym = np.array([sym_ix[str(r[1])] for r in flows])
-    day = np.searchsorted(np.array(days), np.array([int(r[2]) for r in flows]))
-    dpos = [int(r[3]) for r in flows]
-    dcash = [int(r[4]) for r in flows]
-    accounts, a = np.unique(acct, return_inverse=True)
+    sym = np.array([sym_ix[str(s)] for s in sym_col])
+    day = np.searchsorted(np.array(days), np.array(day_col, dtype=np.int64))
+    accounts, a = np.unique(np.array(acct_col, dtype=np.uint64), return_inverse=True)
     marks = [[0] * len(days) for _ in names]
     for i, name in enumerate(names):
         last = 0
@@ -274,15 +272,24 @@ def _equity(
             last = closes.get((name, d), last)
             marks[i][j] = last
     top = max((abs(m) for row in marks for m in row), default=0)
-    bound = sum(map(abs, dcash)) + sum(map(abs, dpos)) * top
-    dtype: Any = np.int64 if bound < 1 << 62 else object
+    try:
+        dpos = np.array(dpos_col, dtype=np.int64)
+        dcash = np.array(dcash_col, dtype=np.int64)
+        # every figure below is bounded by this (floats: an estimate with a wide margin)
+        bound = float(np.abs(dcash).sum(dtype=float) + np.abs(dpos).sum(dtype=float) * top)
+        dtype: Any = np.int64 if bound < 2.0**61 else object
+    except OverflowError:
+        dtype = object
+    if dtype is object:
+        dpos = np.array([int(v) for v in dpos_col], dtype=object)
+        dcash = np.array([int(v) for v in dcash_col], dtype=object)
     pos = np.zeros((len(accounts), len(names), len(days)), dtype=dtype)
     cash = np.zeros((len(accounts), len(days)), dtype=dtype)
-    np.add.at(pos, (a, sym, day), np.array(dpos, dtype=dtype))
-    np.add.at(cash, (a, day), np.array(dcash, dtype=dtype))
+    np.add.at(pos, (a, sym, day), dpos)
+    np.add.at(cash, (a, day), dcash)
     value = (np.cumsum(pos, axis=2) * np.array(marks, dtype=dtype)[None]).sum(axis=1)
     equity = np.cumsum(cash, axis=1) + value
-    return [int(x) for x in accounts], [[int(v) for v in row] for row in equity.tolist()]
+    return [int(x) for x in accounts], equity.tolist()
 
 
 async def _closes(db: Backend, f: Filter) -> dict[tuple[str, int], int]:
