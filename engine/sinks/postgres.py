@@ -61,14 +61,25 @@ class PostgresBackend:
     name = "postgres"
     dialect = "postgres"
 
-    def __init__(self, dsn: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, dsn: str, *, timeout_s: float = 10.0, synchronous_commit: bool = False
+    ) -> None:
+        """`synchronous_commit` off (the default) for this session: a commit returns before
+        its WAL is flushed. Safe here because rows and checkpoint commit together and the
+        journal is the source of truth: a server crash can only lose whole recent flushes,
+        which the sink notices on reconnect (the checkpoint is behind) and rewrites."""
         self.dsn = dsn
         self.timeout_s = timeout_s
+        self.synchronous_commit = synchronous_commit
         self._conn: asyncpg.Connection | None = None
 
     async def connect(self) -> None:
         await self.close()
-        self._conn = await asyncpg.connect(self.dsn, timeout=self.timeout_s)
+        self._conn = await asyncpg.connect(
+            self.dsn,
+            timeout=self.timeout_s,
+            server_settings={"synchronous_commit": "on" if self.synchronous_commit else "off"},
+        )
 
     @property
     def conn(self) -> asyncpg.Connection:
