@@ -199,10 +199,10 @@ impl SymbolRows {
         after: u64,
         through: u64,
     ) -> Result<Option<u64>, SinkError> {
-        if commands.len() % COMMAND_SIZE != 0 {
+        if !commands.len().is_multiple_of(COMMAND_SIZE) {
             return Err(SinkError::CommandBytes(commands.len()));
         }
-        if events.len() % EVENT_SIZE != 0 {
+        if !events.len().is_multiple_of(EVENT_SIZE) {
             return Err(SinkError::EventBytes(events.len()));
         }
         let cmds: Vec<Command> = commands
