@@ -18,6 +18,8 @@ from engine._native_risk import SymbolRisk as SymbolRisk
 from engine._native_risk import calculate_position_stats as calculate_position_stats
 from engine._native_risk import calculate_sharpe as calculate_sharpe
 from engine._native_risk import risk_reject_text as risk_reject_text
+from engine._native_sinks import SymbolRows as SymbolRows
+from engine._native_sinks import pgcopy as pgcopy
 from engine._native_wire import ADMIN_SYMBOL as ADMIN_SYMBOL
 from engine._native_wire import ALL_SYMBOLS as ALL_SYMBOLS
 from engine._native_wire import JOURNAL_ENTRY_SIZE as JOURNAL_ENTRY_SIZE
@@ -52,6 +54,7 @@ __all__ = [
     "RiskEngine",
     "Sequencer",
     "SymbolRisk",
+    "SymbolRows",
     "WireDecoder",
     "calculate_position_stats",
     "calculate_sharpe",
@@ -62,6 +65,7 @@ __all__ = [
     "encode_requests",
     "journal_recover",
     "journal_scan",
+    "pgcopy",
     "reject_text",
     "risk_reject_text",
     "synthetic_flow",

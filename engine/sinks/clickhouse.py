@@ -24,6 +24,7 @@ import clickhouse_connect
 import numpy as np
 from clickhouse_connect.driver.client import Client
 
+from engine.sinks import aggregates as agg
 from engine.sinks import migrations as mig
 from engine.sinks.backend import SinkState
 from engine.sinks.convert import CheckpointRow, Chunk, Column, Flush, PositionRow
@@ -180,10 +181,22 @@ class ClickHouseBackend:
         return [CheckpointRow(s, int(q), int(t), _as_bytes(st)) for s, q, t, st in rows]
 
     def _cut_torn_tail(self, checkpoints: list[CheckpointRow]) -> None:
-        """Delete rows beyond their symbol's checkpoint (a flush cut short)."""
+        """Delete rows beyond their symbol's checkpoint (a flush cut short), after recomputing
+        the pre-aggregated tables they went into (`aggregates.py`: safe to crash and redo)."""
         syms = "[" + ",".join(_quote(c.symbol) for c in checkpoints) + "]"
         seqs = "[" + ",".join(f"toUInt64({c.last_seq})" for c in checkpoints) + "]"
         limit = f"transform(symbol, {syms}, {seqs}, toUInt64(0))" if checkpoints else "0"
+        torn_from: dict[str, int] = {}
+        for table in sorted(agg.SOURCES):
+            rows = self.client.query(
+                f"SELECT symbol, min(ts) FROM {table} WHERE seq > {limit} GROUP BY symbol"
+            ).result_rows
+            for symbol, ts in rows:
+                torn_from[str(symbol)] = min(int(ts), torn_from.get(str(symbol), int(ts)))
+        through = {c.symbol: c.last_seq for c in checkpoints}
+        for symbol, ts in sorted(torn_from.items()):
+            for stmt in agg.repair_statements(_quote(symbol), ts, through.get(symbol, 0)):
+                self.client.command(stmt, settings={"mutations_sync": 2})
         for table, col in _SEQ_COLUMN.items():
             beyond = self.client.query(f"SELECT count() FROM {table} WHERE {col} > {limit}")
             if beyond.result_rows[0][0]:

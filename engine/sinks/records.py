@@ -1,5 +1,6 @@
-"""What a sink consumes: `SinkBatch`, one symbol's command and event records, and numpy views of
-those records (layouts: native/src/types.rs; `engine.book` has the same layouts as `struct`).
+"""What a sink consumes: `SinkBatch`, one symbol's command and event records (layouts:
+native/src/types.rs; `engine.book` has the same layouts as `struct`; the sink's native
+converter, native/src/sinks/, reads them), and the numpy dtype of a command record.
 
 The batch contract (the same for the live stream and for a catch-up source):
 
@@ -18,15 +19,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from engine.book import COMMAND_SIZE, EVENT_SIZE, CmdKind, EventKind
+from engine.book import COMMAND_SIZE
 
-__all__ = [
-    "COMMAND_DTYPE",
-    "EVENT_DTYPE",
-    "SinkBatch",
-    "commands_of",
-    "events_of",
-]
+__all__ = ["COMMAND_DTYPE", "SinkBatch"]
 
 COMMAND_DTYPE = np.dtype(
     [
@@ -37,18 +32,7 @@ COMMAND_DTYPE = np.dtype(
         ("stp_group", "<u8"),
     ]
 )  # fmt: skip
-EVENT_DTYPE = np.dtype(
-    [
-        ("kind", "u1"), ("side", "u1"), ("reason", "u1"), ("flags", "u1"), ("code", "<u2"),
-        ("_reserved", "<u2"), ("seq", "<u8"), ("order_id", "<u8"), ("account", "<u8"),
-        ("client_id", "<u8"), ("price", "<i8"), ("qty", "<i8"), ("leaves", "<i8"),
-        ("counter_id", "<u8"), ("counter_account", "<u8"), ("counter_client_id", "<u8"),
-        ("aux", "<i8"), ("aux2", "<i8"),
-    ]
-)  # fmt: skip
 assert COMMAND_DTYPE.itemsize == COMMAND_SIZE
-assert EVENT_DTYPE.itemsize == EVENT_SIZE
-assert int(EventKind.LEVEL) == 7 and int(CmdKind.NEW) == 1
 
 
 class SinkBatch(NamedTuple):
@@ -57,17 +41,3 @@ class SinkBatch(NamedTuple):
     events: bytes  # EVENT_SIZE records those commands produced, in order
     after_seq: int  # every command of `symbol` with seq <= after_seq is in earlier batches
     through_seq: int  # ... and every one with seq <= through_seq is here or earlier
-
-
-def commands_of(data: bytes) -> np.ndarray:
-    """A read-only structured view of command records (ValueError unless whole records)."""
-    if len(data) % COMMAND_SIZE:
-        raise ValueError(f"{len(data)} bytes is not a whole number of command records")
-    return np.frombuffer(data, COMMAND_DTYPE)
-
-
-def events_of(data: bytes) -> np.ndarray:
-    """A read-only structured view of event records (ValueError unless whole records)."""
-    if len(data) % EVENT_SIZE:
-        raise ValueError(f"{len(data)} bytes is not a whole number of event records")
-    return np.frombuffer(data, EVENT_DTYPE)

@@ -29,15 +29,19 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
+
+import numpy as np
 
 from engine.sinks.backend import Backend
 
 __all__ = ["INTERVALS", "Report", "bars", "order_flow", "performance", "pnl", "volume"]
 
 DAY_NS = 86_400 * 10**9
-INTERVALS = {"1s": 10**9, "1m": 60 * 10**9, "1h": 3600 * 10**9, "1d": DAY_NS}
+HOUR_NS = 3600 * 10**9
+INTERVALS = {"1s": 10**9, "1m": 60 * 10**9, "1h": HOUR_NS, "1d": DAY_NS}
+# pre-aggregated OHLCV tables (ClickHouse) by bucket width, coarsest first
+_BAR_TABLES = {HOUR_NS: "trades_1h", 60 * 10**9: "trades_1m"}
 _SYMBOL = re.compile(r"^[A-Za-z0-9._:/-]{1,64}$")
 
 
@@ -62,17 +66,36 @@ class Filter:
             if v is not None and (not isinstance(v, int) or v < 0):
                 raise ValueError(f"not a non-negative integer: {v!r}")
 
-    def where(self, account_col: str | None = "account", *, since: bool = True) -> str:
+    def where(
+        self,
+        account_col: str | None = "account",
+        *,
+        since: bool = True,
+        time_col: str = "ts",
+        unit: int = 1,
+    ) -> str:
+        """SQL conditions; `time_col` in units of `unit` ns (an aggregate's bucket or day)."""
         c = ["1 = 1"]
         if self.account is not None and account_col:
             c.append(f"{account_col} = {self.account}")
         if self.symbol is not None:
             c.append(f"symbol = '{self.symbol}'")
         if since and self.from_ns is not None:
-            c.append(f"ts >= {self.from_ns}")
+            c.append(f"{time_col} >= {self.from_ns // unit}")
         if self.to_ns is not None:
-            c.append(f"ts < {self.to_ns}")
+            c.append(f"{time_col} < {self.to_ns // unit}")
         return " AND ".join(c)
+
+    def aligned(self, step: int, *, since: bool = True) -> bool:
+        """Whether the time range falls on `step` boundaries (a pre-aggregated table answers)."""
+        ends = [self.to_ns, self.from_ns] if since else [self.to_ns]
+        return all(t is None or t % step == 0 for t in ends)
+
+
+def _aggregated(db: Backend, f: Filter, step: int, *, since: bool = True) -> bool:
+    """ClickHouse keeps pre-aggregated tables (migration 0002, `aggregates.py`); they answer
+    when the range is aligned to their buckets. PostgreSQL reads the raw rows."""
+    return db.dialect == "clickhouse" and f.aligned(step, since=since)
 
 
 def _notional(db: Backend) -> str:
@@ -87,51 +110,69 @@ def _int(db: Backend, col: str) -> str:
     return f"toInt64({col})" if db.dialect == "clickhouse" else col
 
 
-def _f(x: Fraction | None) -> float | None:
-    return None if x is None else float(x)
-
-
 # -- P&L -------------------------------------------------------------------------------------
 
 
 def pnl_row(
     buy_qty: int, sell_qty: int, buy_notional: int, sell_notional: int, last_price: int
-) -> tuple[Fraction, Fraction]:
-    """(realized, unrealized) by the average-price method."""
-    avg_buy = Fraction(buy_notional, buy_qty) if buy_qty else Fraction(0)
-    avg_sell = Fraction(sell_notional, sell_qty) if sell_qty else Fraction(0)
-    realized = (
-        min(buy_qty, sell_qty) * (avg_sell - avg_buy) if buy_qty and sell_qty else Fraction(0)
-    )
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(realized, unrealized) by the average-price method, each an exact (numerator,
+    denominator) in integers (no Fractions: this runs once per account and symbol)."""
+    realized = (0, 1)
+    if buy_qty and sell_qty:
+        # min(B, S) * (sn / S - bn / B)
+        m = min(buy_qty, sell_qty)
+        realized = (m * (sell_notional * buy_qty - buy_notional * sell_qty), sell_qty * buy_qty)
     open_qty = buy_qty - sell_qty
-    basis = avg_buy if open_qty > 0 else avg_sell
-    return realized, open_qty * (last_price - basis) if open_qty else Fraction(0)
+    if open_qty > 0:  # open * (p - bn / B)
+        return realized, (open_qty * (last_price * buy_qty - buy_notional), buy_qty)
+    if open_qty < 0:  # open * (p - sn / S)
+        return realized, (open_qty * (last_price * sell_qty - sell_notional), sell_qty)
+    return realized, (0, 1)
 
 
 async def pnl(
     db: Backend, f: Filter = Filter(), *, maker_fee_bps: int = 0, taker_fee_bps: int = 0
 ) -> Report:
     n = _notional(db)
-    rows = await db.query(
-        "SELECT account, symbol,"
-        " sum(CASE WHEN side = 1 THEN qty ELSE 0 END),"
-        " sum(CASE WHEN side = 2 THEN qty ELSE 0 END),"
-        f" sum(CASE WHEN side = 1 THEN {n} ELSE 0 END),"
-        f" sum(CASE WHEN side = 2 THEN {n} ELSE 0 END),"
-        f" sum(CASE WHEN maker THEN {n} ELSE 0 END), sum(CASE WHEN maker THEN 0 ELSE {n} END),"
-        f" count(*) FROM fills WHERE {f.where()} GROUP BY account, symbol ORDER BY account, symbol"
+    sums = (
+        "sum(buy_qty), sum(sell_qty), sum(buy_notional), sum(sell_notional),"
+        " sum(maker_notional), sum(taker_notional), sum(fills)"
     )
+    if db.dialect == "clickhouse" and f.from_ns is None and f.to_ns is None:
+        sql = (
+            f"SELECT account, symbol, {sums} FROM fills_total WHERE {f.where()}"
+            " GROUP BY account, symbol ORDER BY account, symbol"
+        )
+    elif _aggregated(db, f, DAY_NS):
+        sql = (
+            f"SELECT account, symbol, {sums}"
+            f" FROM fills_daily WHERE {f.where(time_col='day', unit=DAY_NS)}"
+            " GROUP BY account, symbol ORDER BY account, symbol"
+        )
+    else:
+        sql = (
+            "SELECT account, symbol,"
+            " sum(CASE WHEN side = 1 THEN qty ELSE 0 END),"
+            " sum(CASE WHEN side = 2 THEN qty ELSE 0 END),"
+            f" sum(CASE WHEN side = 1 THEN {n} ELSE 0 END),"
+            f" sum(CASE WHEN side = 2 THEN {n} ELSE 0 END),"
+            f" sum(CASE WHEN maker THEN {n} ELSE 0 END), sum(CASE WHEN maker THEN 0 ELSE {n} END),"
+            f" count(*) FROM fills WHERE {f.where()}"
+            " GROUP BY account, symbol ORDER BY account, symbol"
+        )
+    rows = await db.query(sql)
     last = await _last_prices(db, Filter(symbol=f.symbol, to_ns=f.to_ns))
     out = []
     for account, symbol, bq, sq, bn, sn, mn, tn, fills in rows:
         bq, sq, bn, sn, mn, tn = (int(v) for v in (bq, sq, bn, sn, mn, tn))
         price = last.get(symbol, 0)
-        realized, unrealized = pnl_row(bq, sq, bn, sn, price)
-        fees = Fraction(mn * maker_fee_bps + tn * taker_fee_bps, 10_000)
+        (rn, rd), (un, ud) = pnl_row(bq, sq, bn, sn, price)
+        fees = mn * maker_fee_bps + tn * taker_fee_bps  # / 10^4
+        net = (rn * ud * 10_000 + un * rd * 10_000 - fees * rd * ud, rd * ud * 10_000)
         out.append(
-            [int(account), symbol, int(fills), bq - sq, bq, sq,
-             _f(Fraction(bn, bq)) if bq else None, _f(Fraction(sn, sq)) if sq else None,
-             price, _f(realized), _f(unrealized), _f(fees), _f(realized + unrealized - fees)]
+            [int(account), symbol, int(fills), bq - sq, bq, sq, bn / bq if bq else None,
+             sn / sq if sq else None, price, rn / rd, un / ud, fees / 10_000, net[0] / net[1]]
         )  # fmt: skip
     cols = ["account", "symbol", "fills", "position", "bought", "sold", "avg_buy", "avg_sell",
             "last_price", "realized", "unrealized", "fees", "net"]  # fmt: skip
@@ -139,7 +180,12 @@ async def pnl(
 
 
 async def _last_prices(db: Backend, f: Filter) -> dict[str, int]:
-    if db.dialect == "clickhouse":
+    if _aggregated(db, f, HOUR_NS):
+        sql = (
+            "SELECT symbol, argMaxMerge(close) FROM trades_1h"
+            f" WHERE {f.where(None, time_col='bucket')} GROUP BY symbol"
+        )
+    elif db.dialect == "clickhouse":
         sql = (
             f"SELECT symbol, argMax(price, trade_id) FROM trades WHERE {f.where(None)}"
             " GROUP BY symbol"
@@ -168,41 +214,92 @@ async def performance(
     n = _notional(db)
     upto = Filter(account=f.account, symbol=f.symbol, to_ns=f.to_ns)  # history before the range too
     day = _div(db, "ts", DAY_NS)
-    flows = await db.query(
-        f"SELECT account, symbol, {day} AS day,"
-        " sum(CASE WHEN side = 1 THEN qty ELSE -qty END),"
-        f" sum(CASE WHEN side = 1 THEN -({n}) ELSE {n} END)"
-        f" FROM fills WHERE {upto.where()} GROUP BY account, symbol, day ORDER BY day"
-    )
+    if _aggregated(db, upto, DAY_NS):
+        sql = (
+            "SELECT account, symbol, day, sum(buy_qty) - sum(sell_qty),"
+            " sum(sell_notional) - sum(buy_notional)"
+            f" FROM fills_daily WHERE {upto.where(time_col='day', unit=DAY_NS)}"
+            " GROUP BY account, symbol, day"
+        )
+    else:
+        sql = (
+            f"SELECT account, symbol, {day} AS day,"
+            " sum(CASE WHEN side = 1 THEN qty ELSE -qty END),"
+            f" sum(CASE WHEN side = 1 THEN -({n}) ELSE {n} END)"
+            f" FROM fills WHERE {upto.where()} GROUP BY account, symbol, day"
+        )
+    flows = await db.query(sql)
     closes = await _closes(db, Filter(symbol=f.symbol, to_ns=f.to_ns))
     first_day = f.from_ns // DAY_NS if f.from_ns is not None else None
     days = sorted({d for _, d in closes})
-    in_range = [d for d in days if first_day is None or d >= first_day]
-    by_account: dict[int, dict[int, list[tuple[str, int, int]]]] = {}
-    for account, symbol, d, dpos, dcash in flows:
-        by_account.setdefault(int(account), {}).setdefault(int(d), []).append(
-            (symbol, int(dpos), int(dcash))
-        )
-    marks = _carry_forward(closes, days)
+    accounts, equity = _equity(flows, closes, days)
+    keep = [i for i, d in enumerate(days) if first_day is None or d >= first_day]
     out = []
-    for account in sorted(by_account):
-        series = _daily_pnl(by_account[account], marks, days, set(in_range))
+    for account, eq in zip(accounts, equity, strict=True):
+        # the day's P&L: the change in equity over the previous trading day (0 before the first)
+        pnls = [eq[i] - (eq[i - 1] if i else 0) for i in keep]
         if daily:
-            equity = Fraction(capital)
-            for d, p in series:
-                equity += p
-                out.append([account, _day(d), _f(p), _f(p / capital), _f(equity)])
+            value = capital
+            for i, p in zip(keep, pnls, strict=True):
+                value += p
+                out.append([account, _day(days[i]), float(p), p / capital, float(value)])
             continue
-        out.append([account, *_summary([p for _, p in series], capital, periods_per_year)])
+        out.append([account, *_summary(pnls, capital, periods_per_year)])
     if daily:
         return Report("Daily P&L", ["account", "day", "pnl", "return", "equity"], out)
     cols = ["account", "days", "pnl", "mean_return", "sharpe", "max_drawdown", "win_rate"]
     return Report("Performance by account", cols, out)
 
 
+def _equity(
+    flows: list[tuple[Any, ...]], closes: dict[tuple[str, int], int], days: list[int]
+) -> tuple[list[int], list[list[int]]]:
+    """Each account's equity at the end of each of `days`: cash from its fills so far + its
+    positions marked at each symbol's last trade price so far. Integers, exact: int64 arrays
+    when every figure is provably within range, else Python ints in object arrays."""
+    if not flows or not days:
+        return [], []
+    acct_col, sym_col, day_col, dpos_col, dcash_col = zip(*flows, strict=True)
+    names = sorted({s for s, _ in closes} | set(map(str, set(sym_col))))
+    sym_ix = {s: i for i, s in enumerate(names)}
+    sym = np.array([sym_ix[str(s)] for s in sym_col])
+    day = np.searchsorted(np.array(days), np.array(day_col, dtype=np.int64))
+    accounts, a = np.unique(np.array(acct_col, dtype=np.uint64), return_inverse=True)
+    marks = [[0] * len(days) for _ in names]
+    for i, name in enumerate(names):
+        last = 0
+        for j, d in enumerate(days):
+            last = closes.get((name, d), last)
+            marks[i][j] = last
+    top = max((abs(m) for row in marks for m in row), default=0)
+    try:
+        dpos = np.array(dpos_col, dtype=np.int64)
+        dcash = np.array(dcash_col, dtype=np.int64)
+        # every figure below is bounded by this (floats: an estimate with a wide margin)
+        bound = float(np.abs(dcash).sum(dtype=float) + np.abs(dpos).sum(dtype=float) * top)
+        dtype: Any = np.int64 if bound < 2.0**61 else object
+    except OverflowError:
+        dtype = object
+    if dtype is object:
+        dpos = np.array([int(v) for v in dpos_col], dtype=object)
+        dcash = np.array([int(v) for v in dcash_col], dtype=object)
+    pos = np.zeros((len(accounts), len(names), len(days)), dtype=dtype)
+    cash = np.zeros((len(accounts), len(days)), dtype=dtype)
+    np.add.at(pos, (a, sym, day), dpos)
+    np.add.at(cash, (a, day), dcash)
+    value = (np.cumsum(pos, axis=2) * np.array(marks, dtype=dtype)[None]).sum(axis=1)
+    equity = np.cumsum(cash, axis=1) + value
+    return [int(x) for x in accounts], equity.tolist()
+
+
 async def _closes(db: Backend, f: Filter) -> dict[tuple[str, int], int]:
     day = _div(db, "ts", DAY_NS)
-    if db.dialect == "clickhouse":
+    if _aggregated(db, f, HOUR_NS):
+        sql = (
+            "SELECT symbol, intDiv(bucket, 86400000000000) AS day, argMaxMerge(close)"
+            f" FROM trades_1h WHERE {f.where(None, time_col='bucket')} GROUP BY symbol, day"
+        )
+    elif db.dialect == "clickhouse":
         sql = (
             f"SELECT symbol, {day} AS day, argMax(price, trade_id) FROM trades"
             f" WHERE {f.where(None)} GROUP BY symbol, day"
@@ -215,57 +312,29 @@ async def _closes(db: Backend, f: Filter) -> dict[tuple[str, int], int]:
     return {(s, int(d)): int(p) for s, d, p in await db.query(sql)}
 
 
-def _carry_forward(
-    closes: dict[tuple[str, int], int], days: list[int]
-) -> dict[tuple[str, int], int]:
-    """(symbol, day) -> the symbol's last trade price at the end of that day."""
-    out: dict[tuple[str, int], int] = {}
-    for symbol in {s for s, _ in closes}:
-        last = 0
-        for d in days:
-            last = closes.get((symbol, d), last)
-            out[(symbol, d)] = last
-    return out
-
-
-def _daily_pnl(
-    flows: dict[int, list[tuple[str, int, int]]],
-    marks: dict[tuple[str, int], int],
-    days: list[int],
-    in_range: set[int],
-) -> list[tuple[int, Fraction]]:
-    pos: dict[str, int] = {}
-    cash = 0
-    prev = 0
-    series = []
-    for d in days:
-        for symbol, dpos, dcash in flows.get(d, ()):
-            pos[symbol] = pos.get(symbol, 0) + dpos
-            cash += dcash
-        equity = cash + sum(q * marks[(s, d)] for s, q in pos.items() if q)
-        if d in in_range:
-            series.append((d, Fraction(equity - prev)))
-        prev = equity
-    return series
-
-
-def _summary(pnls: list[Fraction], capital: int, periods: int) -> list[Any]:
-    returns = [p / capital for p in pnls]
-    mean = sum(returns, Fraction(0)) / len(returns) if returns else None
+def _summary(pnls: list[int], capital: int, periods: int) -> list[Any]:
+    """days, P&L, mean return, Sharpe, max drawdown, win rate: exact integer arithmetic, each
+    figure rounded to float once."""
+    n = len(pnls)
+    total = sum(pnls)
+    mean = total / (capital * n) if n else None
     sharpe = None
-    if len(returns) > 1 and mean is not None:
-        var = sum(((r - mean) ** 2 for r in returns), Fraction(0)) / (len(returns) - 1)
-        if var:
-            sharpe = float(mean) / math.sqrt(var) * math.sqrt(periods)
-    peak = value = Fraction(capital)
-    drawdown = Fraction(0)
+    if n > 1 and mean is not None:
+        # variance of the returns p / capital: sum((n p - total)^2) / (capital^2 n^2 (n - 1))
+        var_num = sum((n * p - total) ** 2 for p in pnls)
+        if var_num:
+            var = var_num / (capital * capital * n * n * (n - 1))
+            sharpe = mean / math.sqrt(var) * math.sqrt(periods)
+    peak = value = capital
+    drawdown = (0, 1)  # (peak - value) / peak, as a fraction
     for p in pnls:
         value += p
         peak = max(peak, value)
-        drawdown = max(drawdown, (peak - value) / peak)
+        if (peak - value) * drawdown[1] > drawdown[0] * peak:
+            drawdown = (peak - value, peak)
     decided = [p for p in pnls if p]
-    win = Fraction(sum(1 for p in decided if p > 0), len(decided)) if decided else None
-    return [len(pnls), _f(sum(pnls, Fraction(0))), _f(mean), sharpe, _f(drawdown), _f(win)]
+    win = sum(1 for p in decided if p > 0) / len(decided) if decided else None
+    return [n, float(total), mean, sharpe, drawdown[0] / drawdown[1], win]
 
 
 def _day(d: int) -> str:
@@ -279,13 +348,22 @@ def _day(d: int) -> str:
 
 async def volume(db: Backend, f: Filter = Filter()) -> Report:
     n = _notional(db)
-    rows = await db.query(
-        f"SELECT symbol, count(*), sum(qty), sum({n}), max(price), min(price), min(ts), max(ts)"
-        f" FROM trades WHERE {f.where(None)} GROUP BY symbol ORDER BY symbol"
-    )
+    table = next((t for step, t in _BAR_TABLES.items() if _aggregated(db, f, step)), None)
+    if table is not None:
+        sql = (
+            "SELECT symbol, sum(trades), sum(volume), sum(notional), max(high), min(low),"
+            f" min(first_ts), max(last_ts) FROM {table}"
+            f" WHERE {f.where(None, time_col='bucket')} GROUP BY symbol ORDER BY symbol"
+        )
+    else:
+        sql = (
+            f"SELECT symbol, count(*), sum(qty), sum({n}), max(price), min(price), min(ts),"
+            f" max(ts) FROM trades WHERE {f.where(None)} GROUP BY symbol ORDER BY symbol"
+        )
+    rows = await db.query(sql)
     last = await _last_prices(db, f)
     out = [
-        [s, int(c), int(v), int(nv), _f(Fraction(int(nv), int(v))), int(hi), int(lo), last[s],
+        [s, int(c), int(v), int(nv), int(nv) / int(v), int(hi), int(lo), last[s],
          int(t0), int(t1)]
         for s, c, v, nv, hi, lo, t0, t1 in rows
     ]  # fmt: skip
@@ -299,18 +377,32 @@ async def bars(db: Backend, f: Filter = Filter(), *, interval: str = "1m") -> Re
         raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
     step = INTERVALS[interval]
     n = _notional(db)
-    bucket = f"ts - ts % {step}"
-    if db.dialect == "clickhouse":
-        oc = "argMin(price, trade_id), argMax(price, trade_id)"
-    else:
-        oc = "(array_agg(price ORDER BY trade_id))[1], (array_agg(price ORDER BY trade_id DESC))[1]"
-    rows = await db.query(
-        f"SELECT symbol, {bucket} AS bucket, {oc}, max(price), min(price), sum(qty), count(*),"
-        f" sum({n}) FROM trades WHERE {f.where(None)} GROUP BY symbol, bucket"
-        " ORDER BY symbol, bucket"
+    table = next(
+        (t for w, t in _BAR_TABLES.items() if step % w == 0 and _aggregated(db, f, w)), None
     )
+    if table is not None:
+        sql = (
+            f"SELECT symbol, bucket - bucket % {step} AS b, argMinMerge(open), argMaxMerge(close),"
+            f" max(high), min(low), sum(volume), sum(trades), sum(notional) FROM {table}"
+            f" WHERE {f.where(None, time_col='bucket')} GROUP BY symbol, b ORDER BY symbol, b"
+        )
+    else:
+        bucket = f"ts - ts % {step}"
+        if db.dialect == "clickhouse":
+            oc = "argMin(price, trade_id), argMax(price, trade_id)"
+        else:
+            oc = (
+                "(array_agg(price ORDER BY trade_id))[1],"
+                " (array_agg(price ORDER BY trade_id DESC))[1]"
+            )
+        sql = (
+            f"SELECT symbol, {bucket} AS bucket, {oc}, max(price), min(price), sum(qty),"
+            f" count(*), sum({n}) FROM trades WHERE {f.where(None)} GROUP BY symbol, bucket"
+            " ORDER BY symbol, bucket"
+        )
+    rows = await db.query(sql)
     out = [
-        [s, int(b), int(o), int(hi), int(lo), int(c), int(v), int(k), _f(Fraction(int(nv), int(v)))]
+        [s, int(b), int(o), int(hi), int(lo), int(c), int(v), int(k), int(nv) / int(v)]
         for s, b, o, c, hi, lo, v, k, nv in rows
     ]
     cols = ["symbol", "start_ts", "open", "high", "low", "close", "volume", "trades", "vwap"]
@@ -322,12 +414,19 @@ async def bars(db: Backend, f: Filter = Filter(), *, interval: str = "1m") -> Re
 
 async def order_flow(db: Backend, f: Filter = Filter()) -> Report:
     w, acct = f.where(), f.account
-    orders = await db.query(
-        "SELECT symbol, sum(CASE WHEN event = 1 THEN 1 ELSE 0 END),"
-        " sum(CASE WHEN event = 1 THEN qty ELSE 0 END),"
-        " sum(CASE WHEN event = 4 AND reason IN (1, 6) AND leaves = 0 THEN 1 ELSE 0 END)"
-        f" FROM orders WHERE {w} GROUP BY symbol"
-    )
+    if _aggregated(db, f, DAY_NS):
+        sql = (
+            "SELECT symbol, sum(orders), sum(ordered_qty), sum(user_cancels) FROM orders_daily"
+            f" WHERE {f.where(time_col='day', unit=DAY_NS)} GROUP BY symbol"
+        )
+    else:
+        sql = (
+            "SELECT symbol, sum(CASE WHEN event = 1 THEN 1 ELSE 0 END),"
+            " sum(CASE WHEN event = 1 THEN qty ELSE 0 END),"
+            " sum(CASE WHEN event = 4 AND reason IN (1, 6) AND leaves = 0 THEN 1 ELSE 0 END)"
+            f" FROM orders WHERE {w} GROUP BY symbol"
+        )
+    orders = await db.query(sql)
     if acct is None:
         mine, filled_qty = "1 = 1", "2 * qty"
     else:
@@ -336,10 +435,17 @@ async def order_flow(db: Backend, f: Filter = Filter()) -> Report:
             f"(CASE WHEN maker_account = {acct} THEN qty ELSE 0 END)"
             f" + (CASE WHEN taker_account = {acct} THEN qty ELSE 0 END)"
         )
-    trades = await db.query(
-        f"SELECT symbol, count(*), sum({filled_qty}) FROM trades"
-        f" WHERE {f.where(None)} AND {mine} GROUP BY symbol"
-    )
+    if acct is None and _aggregated(db, f, HOUR_NS):
+        sql = (
+            "SELECT symbol, sum(trades), 2 * sum(volume) FROM trades_1h"
+            f" WHERE {f.where(None, time_col='bucket')} GROUP BY symbol"
+        )
+    else:
+        sql = (
+            f"SELECT symbol, count(*), sum({filled_qty}) FROM trades"
+            f" WHERE {f.where(None)} AND {mine} GROUP BY symbol"
+        )
+    trades = await db.query(sql)
     done = (
         "SELECT order_id, seq, ts FROM orders WHERE event = 4 AND leaves = 0"
         " UNION ALL SELECT maker_order_id, seq, ts FROM trades WHERE maker_leaves = 0"

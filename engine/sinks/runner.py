@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from actors.base import Inbox, Lifecycle, State
 from engine.book import COMMAND_SIZE, EVENT_SIZE
@@ -90,6 +91,7 @@ class Sink(Lifecycle):
         self._gap = source is not None
         self._fruitless = False  # the last catch-up did not reach what live batches showed
         self._task: asyncio.Task[None] | None = None
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-convert")
 
     # -- the feed ------------------------------------------------------------------------------
 
@@ -173,6 +175,7 @@ class Sink(Lifecycle):
             raise
         finally:
             await self.backend.close()
+            self._worker.shutdown(wait=False)
         self.state = State.STOPPED
 
     async def _failed(self, e: Exception, delay: float) -> None:
@@ -227,6 +230,16 @@ class Sink(Lifecycle):
                 return True
             await self.inbox.wait()
             return True
+        # Conversion on the sink's own thread: the native part releases the GIL, so on a
+        # second core it does not take time from matching on the event loop's thread.
+        await asyncio.get_running_loop().run_in_executor(self._worker, self._add_live, batches)
+        if self.converter.pending_rows >= self.flush_rows or not len(self.inbox) or self._gap:
+            self._take()
+            if self._pending is not None:
+                await self._write()
+        return True
+
+    def _add_live(self, batches: list[SinkBatch]) -> None:
         for b in batches:
             outcome = self.converter.add(b)
             if outcome is Outcome.GAP:
@@ -239,11 +252,6 @@ class Sink(Lifecycle):
                     self.name, b.symbol, self.converter.last_seq(b.symbol),
                 )  # fmt: skip
                 self.converter.add(b._replace(after_seq=self.converter.last_seq(b.symbol)))
-        if self.converter.pending_rows >= self.flush_rows or not len(self.inbox) or self._gap:
-            self._take()
-            if self._pending is not None:
-                await self._write()
-        return True
 
     async def _catch_up(self, source: CatchUp) -> None:
         start = min((self.converter.last_seq(s) for s in self._all_symbols()), default=0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CHECKPOINT_COLUMNS", "DATA_TABLES", "TABLES", "Kind"]
+__all__ = ["CHECKPOINT_COLUMNS", "DATA_TABLES", "DTYPES", "TABLES", "Kind"]
 
 Kind = str  # "sym" | "u8" | "u16" | "u32" | "u64" | "i64" | "i128" | "bytes"
 
@@ -60,3 +60,12 @@ CHECKPOINT_COLUMNS: Final[tuple[tuple[str, Kind], ...]] = (
     ("ts", "u64"),
     ("state", "bytes"),
 )
+
+# numpy dtypes of the fixed-width kinds: the column buffers of `engine._native.SymbolRows`.
+DTYPES: Final[dict[Kind, str]] = {
+    "u8": "u1",
+    "u16": "<u2",
+    "u32": "<u4",
+    "u64": "<u8",
+    "i64": "<i8",
+}

@@ -7,6 +7,7 @@
 
 mod journal;
 mod risk;
+mod sinks;
 mod wire;
 
 use pyo3::buffer::PyBuffer;
@@ -331,5 +332,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     wire::register(m)?;
     journal::register(m)?;
     risk::register(m)?;
+    sinks::register(m)?;
     Ok(())
 }
