@@ -22,6 +22,7 @@ import orjson
 import pytest
 
 from engine.client import Client
+from engine.protocol import Report
 
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 20.0
@@ -69,6 +70,18 @@ def base_config(data_dir: Path) -> dict[str, Any]:
             {"id": i, "token": f"t{i}", "cancel_on_disconnect": i == 9} for i in range(1, 10)
         ],
     }
+
+
+async def place(c: Client, *args: object, **kw: object) -> Report:
+    """Send a new order; its ack or reject."""
+    cid = await c.new_order(*args, **kw)  # type: ignore[arg-type]
+    return await c.wait_for(lambda r: r.client_order_id == cid and r.kind in ("ack", "reject"))
+
+
+async def code_of(c: Client, *args: object, **kw: object) -> int:
+    """0 for an ack, else the reject code."""
+    r = await place(c, *args, **kw)
+    return 0 if r.kind == "ack" else r.code
 
 
 def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO, Daemon, symbol, wait_until
+from conftest import REPO, Daemon, code_of, place, symbol, wait_until
 
 from engine.client import Client
 from engine.protocol import Report
@@ -34,14 +34,6 @@ CONFIG: dict[str, Any] = {
 }
 
 
-async def place(c: Client, *args: object, **kw: object) -> Report:
-    cid = await c.new_order(*args, **kw)  # type: ignore[arg-type]
-    return await c.wait_for(lambda r: r.client_order_id == cid and r.kind in ("ack", "reject"))
-
-
-async def code_of(c: Client, *args: object, **kw: object) -> int:
-    r = await place(c, *args, **kw)
-    return 0 if r.kind == "ack" else r.code
 
 
 _ADMINS: dict[tuple[int, int], Client] = {}  # (daemon pid, port) -> its admin session

@@ -360,13 +360,18 @@ impl Publisher {
 impl Sessions {
     /// The output of `sid` (marked dirty) and its next sequence number.
     fn next(&mut self, sid: u64) -> Option<(&mut Output, u64)> {
-        let out = self.sessions.get_mut(&sid)?;
-        if out.buf.is_empty() {
-            self.dirty.push(sid);
+        next_in(&mut self.sessions, &mut self.dirty, sid)
+    }
+
+    /// The output of `to`, else of `account`'s session, and its next sequence number; None
+    /// (counted as unroutable) when there is no such session.
+    fn route(&mut self, account: u64, to: Option<u64>) -> Option<(&mut Output, u64)> {
+        let sid = to.or_else(|| self.routes.get(&account).copied());
+        let found = sid.and_then(|sid| next_in(&mut self.sessions, &mut self.dirty, sid));
+        if found.is_none() {
+            self.stats.unroutable += 1;
         }
-        out.seq += 1;
-        let seq = out.seq;
-        Some((out, seq))
+        found
     }
 
     fn control(&mut self, sid: u64, build: impl FnOnce(server_message::Builder<'_>, u64)) {
@@ -391,12 +396,7 @@ impl Sessions {
         templates: &Templates,
         alloc: &mut ScratchSpaceHeapAllocator<'_>,
     ) {
-        let Some(sid) = to.or_else(|| self.routes.get(&account).copied()) else {
-            self.stats.unroutable += 1;
-            return;
-        };
-        let Some((out, seq)) = self.next(sid) else {
-            self.stats.unroutable += 1;
+        let Some((out, seq)) = self.route(account, to) else {
             return;
         };
         let f = Fields { seq, ..fields };
@@ -460,12 +460,7 @@ impl Sessions {
         if ev.code != 0 {
             *self.reject_codes.entry(ev.code).or_default() += 1;
         }
-        let Some(sid) = to.or_else(|| self.routes.get(&ev.account).copied()) else {
-            self.stats.unroutable += 1;
-            return;
-        };
-        let Some((out, seq)) = self.next(sid) else {
-            self.stats.unroutable += 1;
+        let Some((out, seq)) = self.route(ev.account, to) else {
             return;
         };
         let text = match ev.code {
@@ -497,12 +492,7 @@ impl Sessions {
         alloc: &mut ScratchSpaceHeapAllocator<'_>,
     ) {
         *self.reject_codes.entry(ev.code).or_default() += 1;
-        let Some(sid) = to.or_else(|| self.routes.get(&ev.account).copied()) else {
-            self.stats.unroutable += 1;
-            return;
-        };
-        let Some((out, seq)) = self.next(sid) else {
-            self.stats.unroutable += 1;
+        let Some((out, seq)) = self.route(ev.account, to) else {
             return;
         };
         let text = texts
@@ -526,4 +516,19 @@ impl Sessions {
         self.stats.rejects += 1;
         self.stats.bytes += n as u64;
     }
+}
+
+/// The output of session `sid` (marked dirty when it was empty) and its next sequence number.
+fn next_in<'a>(
+    sessions: &'a mut FxHashMap<u64, Output>,
+    dirty: &mut Vec<u64>,
+    sid: u64,
+) -> Option<(&'a mut Output, u64)> {
+    let out = sessions.get_mut(&sid)?;
+    if out.buf.is_empty() {
+        dirty.push(sid);
+    }
+    out.seq += 1;
+    let seq = out.seq;
+    Some((out, seq))
 }
