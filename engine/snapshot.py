@@ -143,11 +143,19 @@ def load_latest(directory: Path) -> tuple[Snapshot | None, list[str]]:
     return None, problems
 
 
-def prune(directory: Path, keep: int) -> list[Path]:
-    """Delete all but the newest ``keep`` snapshots (and stray temp files); returns what went."""
+def prune(directory: Path, keep: int, keep_at_or_below: int | None = None) -> list[Path]:
+    """Delete all but the newest ``keep`` snapshots (and stray temp files); returns what went.
+    With ``keep_at_or_below`` the newest snapshot with seq <= it stays too (a sink that lags
+    rebuilds its books from it)."""
     removed: list[Path] = []
     snaps = list_snapshots(directory)
+    floor_snap = None
+    if keep_at_or_below is not None:
+        below = [path for seq, path in snaps if seq <= keep_at_or_below]
+        floor_snap = below[-1] if below else None
     for _seq, path in snaps[: max(0, len(snaps) - keep)]:
+        if path == floor_snap:
+            continue
         path.unlink(missing_ok=True)
         removed.append(path)
     for tmp in directory.glob("snapshot-*.tmp") if directory.is_dir() else []:
