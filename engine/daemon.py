@@ -634,6 +634,7 @@ async def serve(config: Config) -> int:
     try:
         for t in await services.start():
             watched[t] = t.get_name()
+        metrics.bind_services(services)
         for t in await eng.gateway.start():
             watched[t] = t.get_name()
         if config.http.enabled:

@@ -405,6 +405,9 @@ class NatsEntry:
             ),
             0,
         )
+        # Rejects answered in JSON replies and of poison messages, by code (Cap'n Proto replies
+        # are counted by `replies.stats()`): `reject_counts()` has both.
+        self._reject_codes: dict[int, int] = {}
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -626,6 +629,7 @@ class NatsEntry:
             rejects = _reject(GatewayCode.MALFORMED_MESSAGE, who, client_id)
         self.stats["poison"] += 1
         self.stats["gateway_rejects"] += len(rejects) // EVENT_SIZE
+        self._count_codes(memoryview(rejects).cast("H")[2 :: EVENT_SIZE // 2].tolist())
         self.on_rejects(rejects, b"\xff\xff\xff\xff" * (len(rejects) // EVENT_SIZE))
         return None, b""
 
@@ -773,11 +777,26 @@ class NatsEntry:
                 namer = self._namer(_U32.pack(index) * (len(records) // EVENT_SIZE))
                 reports += report_dicts(records, req.account, namer, len(reports) + 1)
             payload = orjson.dumps(reports)
+            self._count_codes([r["code"] for r in reports if r["kind"] == "reject"])
         else:
             payload = self._frames(req)
         self._out.append((req.reply, payload, None))
         self.stats["replies"] += 1
         self._out_signal.set()
+
+    def _count_codes(self, codes: list[int]) -> None:
+        counts = self._reject_codes
+        for code in codes:
+            counts[code] = counts.get(code, 0) + 1
+
+    def reject_counts(self) -> dict[int, int]:
+        """Every reject the entry answered (request/reply, either format) or refused a
+        JetStream message with, by code (a metrics collector reads it)."""
+        counts = dict(self._reject_codes)
+        frames = self.replies.stats()["rejects"]
+        for code, n in (frames if isinstance(frames, dict) else {}).items():
+            counts[code] = counts.get(code, 0) + n
+        return counts
 
     def _name(self, index: int) -> str:
         return self.names[index] if 0 <= index < len(self.names) else ""

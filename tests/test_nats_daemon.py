@@ -306,3 +306,59 @@ async def test_nats_and_engine_killed_mid_flow_every_report_of_an_acked_order_is
         if nc is not None:
             await nc.close()
         d.stop()
+
+
+async def test_metrics_count_nats_entry_publishing_and_redis_including_outages(
+    nats_server: NatsServer,  # noqa: F811
+    redis_server: RedisServer,  # noqa: F811
+    tmp_path: Path,
+    _close_clients: None,
+) -> None:
+    redis_url = f"redis://127.0.0.1:{redis_server.port}/0"
+    d = start(tmp_path / "d", nats_overrides(nats_server.url, redis_url))
+    nc = await connect(nats_server.url, "test")
+    try:
+        await request(nc, protocol.new_order("AAPL", "sell", 5, 100, client_order_id=1), 1)
+        [bad] = await request(nc, protocol.heartbeat(7), 1)  # no sessions on NATS: 1004
+        assert bad.code == 1004
+        msg = await nc.request(
+            "orders.AAPL", b"{not json", timeout=10, headers=headers(1) | {"Cift-Format": "json"}
+        )
+        assert orjson.loads(msg.data)[0]["code"] == 1003
+        js = nc.jetstream()
+        order = protocol.new_order("AAPL", "buy", 2, 100, client_order_id=2)
+        await js.publish("orders.durable.AAPL", order, headers=headers(2) | {"Nats-Msg-Id": "2-2"})
+        await js.publish(  # a payload ending inside its frame: poison, 1003
+            "orders.durable.AAPL", order[:10], headers=headers(2) | {"Nats-Msg-Id": "2-x"}
+        )
+
+        def m(name: str, **labels: str) -> float:
+            return d.metric(name, **labels)
+
+        await until(lambda: m("cift_nats_jetstream_acks_total") >= 1, "the JetStream order acked")
+        await until(lambda: m("cift_nats_poison_total") >= 1, "the poison message counted")
+        assert m("cift_nats_requests_total") == 3
+        assert m("cift_nats_replies_total") == 3
+        assert m("cift_nats_jetstream_messages_total") == 2
+        assert m("cift_nats_rejects_total", code="1004", stage="gateway") == 1
+        assert m("cift_nats_rejects_total", code="1003", stage="gateway") == 2  # JSON + poison
+        await until(lambda: m("cift_nats_published_total", kind="exec") >= 2, "exec reports")
+        await until(lambda: m("cift_nats_published_total", kind="md") >= 1, "market data")
+        await until(lambda: m("cift_redis_writes_total") >= 1, "a Redis write")
+        assert m("cift_nats_connected") == 1 and m("cift_redis_up") == 1
+
+        nats_server.kill()
+        redis_server.kill()
+        client = await d.client(3)
+        await client.new_order("AAPL", "sell", 1, 101)  # over TCP while both are down
+        await until(lambda: m("cift_redis_failures_total") >= 1, "Redis failures counted")
+        await until(lambda: m("cift_nats_exec_pending") >= 1, "reports waiting for NATS")
+        nats_server.start()
+        redis_server.start()
+        await until(lambda: m("cift_nats_reconnects_total") >= 1, "the NATS reconnect counted")
+        await until(lambda: m("cift_redis_reconnects_total") >= 1, "the Redis reconnect counted")
+        await until(lambda: m("cift_nats_exec_pending") == 0, "the reports sent after the outage")
+        assert m("cift_nats_published_through_seq") >= 3
+    finally:
+        await nc.close()
+        d.stop()
