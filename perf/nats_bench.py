@@ -10,7 +10,7 @@ The engine side (`StubEngine`) is the daemon's pipeline in one task with the rea
 risk `Sequencer` (checks, seq, ts), one native `Book` per symbol, the journal (optional), the
 durability mark, `engine.nats_entry.NatsEntry` and `engine.nats_publish.NatsPublisher` (unless
 --no-publish) wired exactly as docs/nats.md asks of the daemon. The load generator runs in a
-child process (the machine's other core) and speaks the NATS protocol itself (`_RawNats`):
+child process (the machine's other core) and speaks the NATS protocol itself (`RawNats`):
 nats-py costs more Python per round trip than the engine does.
 
 - `rr` max: requests of K orders each (default 100; Cap'n Proto frames), W requests
@@ -46,6 +46,7 @@ from engine.nats_entry import EntryBatch, NatsEntry, NatsEntryConfig
 from engine.nats_publish import NatsPublisher, SymbolSpec
 from engine.recovery import JOURNAL_DIR, KIND_COMMANDS
 from engine.wire import ALL_SYMBOLS, JOURNAL_ENTRY_SIZE, Sequencer
+from perf.nats_raw import RawNats, headers_block, hpub, raw_connect
 
 __all__ = ["Crash", "Reports", "StubEngine", "main", "spec"]
 
@@ -321,76 +322,6 @@ async def _serve(
     await nc.close()
 
 
-class _RawNats(asyncio.Protocol):
-    """A bare NATS client for load generation: HPUB/SUB/MSG on one socket, writes batched.
-    nats-py spends some 100 us of Python per request round trip, more than the engine does;
-    this spends a few, so the figures are the engine's."""
-
-    def __init__(self, on_msg: Callable[[bytes, bytes, int], None]) -> None:
-        self.on_msg = on_msg
-        self.buf = bytearray()
-        self.transport: asyncio.Transport | None = None
-        self.pong = asyncio.Event()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def write(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.transport.write(data)
-
-    async def sync(self) -> None:
-        self.pong.clear()
-        self.write(b"PING\r\n")
-        await self.pong.wait()
-
-    def data_received(self, data: bytes) -> None:
-        now = time.perf_counter_ns()
-        buf = self.buf
-        buf += data
-        pos = 0
-        while (end := buf.find(b"\r\n", pos)) >= 0:
-            line = bytes(buf[pos:end])
-            if line.startswith((b"MSG ", b"HMSG ")):
-                parts = line.split()
-                size = int(parts[-1])
-                skip = int(parts[-2]) if parts[0] == b"HMSG" else 0
-                start = end + 2
-                if len(buf) < start + size + 2:
-                    break
-                self.on_msg(parts[1], bytes(buf[start + skip : start + size]), now)
-                pos = start + size + 2
-                continue
-            if line == b"PING":
-                self.write(b"PONG\r\n")
-            elif line == b"PONG":
-                self.pong.set()
-            elif line.startswith(b"-ERR"):
-                print(f"nats: {line.decode()}", file=sys.stderr)
-            pos = end + 2
-        del buf[:pos]
-
-
-async def _raw_connect(url: str, on_msg: Callable[[bytes, bytes, int], None]) -> _RawNats:
-    host, port = url.removeprefix("nats://").rsplit(":", 1)
-    loop = asyncio.get_running_loop()
-    _, proto = await loop.create_connection(lambda: _RawNats(on_msg), host, int(port))
-    connect = b'{"verbose":false,"pedantic":false,"headers":true,"protocol":1,"name":"bench"}'
-    proto.write(b"CONNECT " + connect + b"\r\n")
-    await proto.sync()
-    return proto
-
-
-def _hpub(subject: bytes, reply: bytes, headers: bytes, payload: bytes) -> bytes:
-    sizes = b"%d %d" % (len(headers), len(headers) + len(payload))
-    return b"HPUB " + subject + b" " + reply + b" " + sizes + b"\r\n" + headers + payload + b"\r\n"
-
-
-def _headers(**fields: str) -> bytes:
-    lines = "".join(f"{k.replace('_', '-')}: {v}\r\n" for k, v in fields.items())
-    return f"NATS/1.0\r\n{lines}\r\n".encode()
-
-
 class _Load:
     """Send `messages` (bytes builders by index) keeping `window` unanswered, or paced at one
     every `interval_ns`; record the latency of each answer (paced: from its planned time)."""
@@ -415,7 +346,7 @@ class _Load:
         if self.answered == self.count:
             self.done.set()
 
-    async def run(self, proto: _RawNats, message: Callable[[int], bytes]) -> None:
+    async def run(self, proto: RawNats, message: Callable[[int], bytes]) -> None:
         i, n = 0, self.count
         t0 = time.perf_counter_ns()
         chunk: list[bytes] = []
@@ -459,7 +390,7 @@ async def _client_rr(args: argparse.Namespace) -> dict[str, Any]:
         )
         for i in range(0, n, per)
     ]
-    headers = _headers(Cift_Account=str(ACCOUNT), Cift_Token=TOKEN)
+    headers = headers_block(Cift_Account=str(ACCOUNT), Cift_Token=TOKEN)
     subject = b"orders." + SYMBOL.encode()
     load = _Load(len(payloads), args.window, per * 1e9 / args.rate if args.rate else 0.0)
     empty = 0
@@ -469,11 +400,11 @@ async def _client_rr(args: argparse.Namespace) -> dict[str, Any]:
         empty += not payload
         load.answer(int(subject[13:]), now)
 
-    proto = await _raw_connect(args.nats, on_msg)
+    proto = await raw_connect(args.nats, on_msg)
     proto.write(b"SUB _INBOX.bench.* 1\r\n")
     await proto.sync()
     t0 = time.perf_counter_ns()
-    await load.run(proto, lambda i: _hpub(subject, b"_INBOX.bench.%d" % i, headers, payloads[i]))
+    await load.run(proto, lambda i: hpub(subject, b"_INBOX.bench.%d" % i, headers, payloads[i]))
     seconds = (time.perf_counter_ns() - t0) / 1e9
     return {
         "orders": n,
@@ -502,9 +433,9 @@ async def _client_js(args: argparse.Namespace) -> dict[str, Any]:
         ident = msg_id(ACCOUNT, cid) if rec[0] == 1 else f"{ACCOUNT}-x{i}"
         if rec[0] == 1:
             new_order_of[cid] = i
-        h = _headers(Cift_Account=str(ACCOUNT), Cift_Token=TOKEN, Nats_Msg_Id=ident)
+        h = headers_block(Cift_Account=str(ACCOUNT), Cift_Token=TOKEN, Nats_Msg_Id=ident)
         frame = encode_requests(rec, bytes(4), [SYMBOL])
-        messages.append(_hpub(subject, b"_INBOX.ack.%d" % i, h, frame))
+        messages.append(hpub(subject, b"_INBOX.ack.%d" % i, h, frame))
     load = _Load(n, args.window, 0.0)
     reported = _Load(len(new_order_of), 1, 0.0)
     published: list[int] = [0] * n
@@ -524,7 +455,7 @@ async def _client_js(args: argparse.Namespace) -> dict[str, Any]:
                     reported.sent_at[reported.answered] = load.sent_at[i]
                     reported.answer(reported.answered, now)
 
-    proto = await _raw_connect(args.nats, on_msg)
+    proto = await raw_connect(args.nats, on_msg)
     proto.write(b"SUB _INBOX.ack.* 1\r\nSUB exec.%d 2\r\n" % ACCOUNT)
     await proto.sync()
     t0 = time.perf_counter_ns()
