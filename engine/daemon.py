@@ -511,7 +511,7 @@ class Services:
         await entry.stop_intake()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                while entry._pending or self._submitting:
+                while entry.intake_pending() or self._submitting:
                     await asyncio.sleep(0.005)
 
     async def close(self, timeout: float = 2.0) -> None:

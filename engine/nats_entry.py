@@ -27,8 +27,12 @@ message as applied: if it comes again it is acked and skipped; every other messa
 Poison (undecodable, unknown account) is acked with AckTerm, never redelivered; its reject goes to
 `on_rejects` (-> exec.<account>) when the account is known.
 
-Bounds: at most `max_pending` commands decoded but not yet handed on (then the NATS callbacks
-wait, nats-py's subscription limit drops beyond it, and JetStream keeps the rest).
+Request/reply messages are only collected by nats-py's callback and decoded once per
+event-loop turn, all of them as one batch (one hand-over to the pipeline per turn).
+
+Bounds: at most `max_pending` requests collected and `max_pending` commands decoded but not yet
+handed on (then the NATS callbacks wait, nats-py's subscription limit drops beyond it, and
+JetStream keeps the rest).
 """
 
 from __future__ import annotations
@@ -375,6 +379,11 @@ class NatsEntry:
         self._known: dict[int, _Durable] = {}  # stream seq -> message in flight
         self._incoming: list[Msg] = []
         self._arrived = asyncio.Event()
+        # Request/reply messages not yet decoded: taken whole once per event-loop turn.
+        self._requests: list[Msg] = []
+        self._requested = asyncio.Event()
+        self._room = asyncio.Event()  # set: fewer than max_pending collected
+        self._identities: dict[tuple[str, str], int] = {}  # (account, token) seen valid
         self._consumers: list[str] = []
         self._unacked: deque[tuple[int, _Durable]] = deque()  # (engine seq, message)
         self._by_seq: dict[int, _Request] = {}
@@ -438,6 +447,7 @@ class NatsEntry:
             loop.create_task(self._hand_on(), name="nats-entry-intake"),
             loop.create_task(self._send(), name="nats-entry-replies"),
             loop.create_task(self._take_incoming(), name="nats-entry-durable"),
+            loop.create_task(self._take_requests(), name="nats-entry-requests"),
             loop.create_task(self._maintain(), name="nats-entry-maintenance"),
         ]
         for name in self.names:
@@ -492,7 +502,7 @@ class NatsEntry:
         await self.stop_intake()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                while self._out or self._acks or self._pending:
+                while self._out or self._acks or self.intake_pending():
                     await asyncio.sleep(0.01)
         for t in self._tasks:
             t.cancel()
@@ -500,6 +510,10 @@ class NatsEntry:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
         self.ties.close()
+
+    def intake_pending(self) -> bool:
+        """Messages taken from NATS and not yet handed to the pipeline."""
+        return bool(self._requests or self._pending)
 
     # ---------------------------------------------------------------- intake
 
@@ -509,6 +523,9 @@ class NatsEntry:
         raw, token = h.get(HEADER_ACCOUNT), h.get(HEADER_TOKEN)
         if raw is None or token is None:
             return _reject(GatewayCode.NOT_LOGGED_ON, 0)
+        known = self._identities.get((raw, token))
+        if known is not None:
+            return known
         try:
             account = int(raw)
         except ValueError:
@@ -516,6 +533,8 @@ class NatsEntry:
         want = self.accounts.get(account)
         if want is None or not hmac.compare_digest(want, token.encode()):
             return _reject(GatewayCode.LOGON_REFUSED, 0)
+        if len(self._identities) < 4 * len(self.accounts) + 16:  # spellings of valid pairs
+            self._identities[(raw, token)] = account
         return account
 
     def _decode(self, msg: Msg, account: int) -> tuple[bytes, bytes, bytes]:
@@ -545,16 +564,50 @@ class NatsEntry:
         return b"".join(commands), b"".join(symbols), b"".join(rejects)
 
     async def _on_request(self, msg: Msg) -> None:
-        self.stats["requests"] += 1
+        """nats-py's callback: only collect (decoded per event-loop turn, `_take_requests`);
+        waits while `max_pending` requests are collected (then nats-py's own limit applies)."""
+        requests = self._requests
+        requests.append(msg)
+        if len(requests) == 1:
+            self._requested.set()
+        if len(requests) >= self.config.max_pending:
+            self._room.clear()
+            await self._room.wait()
+
+    async def _take_requests(self) -> None:
+        """Every request collected since the last turn: decoded and queued as one batch."""
+        while True:
+            if not self._requests:
+                self._requested.clear()
+                await self._requested.wait()
+                continue
+            msgs, self._requests = self._requests, []
+            self._room.set()
+            commands: list[bytes] = []
+            symbols: list[bytes] = []
+            origins: list[_Origin] = []
+            for msg in msgs:
+                decoded = self._request(msg)
+                if decoded is not None:
+                    commands.append(decoded[0])
+                    symbols.append(decoded[1])
+                    origins += decoded[2]
+            self.stats["requests"] += len(msgs)
+            if origins:
+                await self._queue(b"".join(commands), b"".join(symbols), origins)
+
+    def _request(self, msg: Msg) -> tuple[bytes, bytes, list[_Origin]] | None:
+        """A request's commands (and one origin per command), or None when it is answered
+        already (only rejects, or nothing to do)."""
         if not msg.reply:
-            return
+            return None
         fmt_json = (msg.headers or {}).get(HEADER_FORMAT, "").lower() == "json"
         who = self._identity(msg)
         if isinstance(who, bytes):
             req = _Request(msg.reply, 0, fmt_json)
             req.rejects.append((who, None))
             self._finish(req)
-            return
+            return None
         commands, symbols, rejects = self._decode(msg, who)
         req = _Request(msg.reply, who, fmt_json)
         if rejects:
@@ -563,8 +616,8 @@ class NatsEntry:
         n = len(symbols) // 4
         if not n:
             self._finish(req)
-            return
-        await self._queue(commands, symbols, [req] * n)
+            return None
+        return commands, symbols, [req] * n
 
     async def _on_durable(self, msg: Msg) -> None:
         self._incoming.append(msg)

@@ -281,6 +281,28 @@ def _flow(orders: int, seed: int) -> bytes:
     return record_stream(seed, max(orders - 1000, 1), min(orders, 1000))[: orders * COMMAND_SIZE]
 
 
+async def _echo(url: str, ready: asyncio.Event, done: asyncio.Event, stats: dict[str, Any]) -> None:
+    """The floor: a nats-py subscription callback on orders.<symbol> that only answers each
+    request with an empty reply (headers parsed, nothing decoded), until `done`."""
+    from engine.nats_publish import connect
+
+    nc = await connect(url, "bench-echo", pending_size=256 << 20)
+    count = 0
+
+    async def echo(msg: Any) -> None:
+        nonlocal count
+        count += 1
+        await nc.publish(msg.reply, b"")
+
+    await nc.subscribe(f"orders.{SYMBOL}", cb=echo, pending_msgs_limit=1 << 20)
+    await nc.flush()
+    cpu0 = time.process_time()
+    ready.set()
+    await done.wait()
+    stats.update(commands=count, cpu_s=round(time.process_time() - cpu0, 3))
+    await nc.close()
+
+
 async def _serve(
     url: str,
     data: Path,
@@ -481,9 +503,27 @@ def _client_main(args: argparse.Namespace) -> int:
     import uvloop
 
     run = _client_rr if args.client == "rr" else _client_js
-    result = uvloop.run(run(args))
+    with _profiled(args.profile and Path(args.profile) / f"client-{args.client}.prof"):
+        result = uvloop.run(run(args))
     sys.stdout.write(json.dumps(result))
     return 0
+
+
+@contextlib.contextmanager
+def _profiled(path: Path | str | None) -> Any:
+    """cProfile of the block into `path` (nothing when None)."""
+    if not path:
+        yield
+        return
+    import cProfile
+
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        yield
+    finally:
+        prof.disable()
+        prof.dump_stats(str(path))
 
 
 def _run_case(
@@ -501,7 +541,7 @@ def _run_case(
         "-m",
         "perf.nats_bench",
         "--client",
-        mode,
+        "rr" if mode == "echo" else mode,
         "--nats",
         url,
         "--orders",
@@ -513,13 +553,17 @@ def _run_case(
         "--seed",
         str(args.seed),
     ] + (["--rate", str(rate)] if rate else [])
+    if args.profile:
+        cmd += ["--profile", args.profile]
 
     async def both() -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="nats-bench-") as tmp:
             ready, done = asyncio.Event(), asyncio.Event()
             stats: dict[str, Any] = {}
             server = asyncio.ensure_future(
-                _serve(url, Path(tmp), not args.no_publish, ready, done, stats)
+                _echo(url, ready, done, stats)
+                if mode == "echo"
+                else _serve(url, Path(tmp), not args.no_publish, ready, done, stats)
             )
             waiting = asyncio.ensure_future(ready.wait())
             await asyncio.wait([waiting, server], return_when=asyncio.FIRST_COMPLETED)
@@ -536,7 +580,9 @@ def _run_case(
             return result
 
     server_cpu = _cpu_of(_SERVER_PID[0]) if _SERVER_PID else 0.0
-    r = uvloop.run(both())
+    prof = args.profile and Path(args.profile) / f"engine-{mode}-{per}.prof"
+    with _profiled(prof):
+        r = uvloop.run(both())
     if _SERVER_PID:
         r["nats_server_cpu_s"] = round(_cpu_of(_SERVER_PID[0]) - server_cpu, 3)
     lat = r.pop("latency_ns")
@@ -570,7 +616,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m perf.nats_bench", description=__doc__.split("\n")[0]
     )
     p.add_argument("--nats", help="NATS URL (default: start a nats-server for the run)")
-    p.add_argument("--mode", choices=("rr", "js", "all"), default="all")
+    p.add_argument(
+        "--mode",
+        choices=("rr", "js", "echo", "all"),
+        default="all",
+        help="echo: the nats-py floor (a callback that only replies), request/reply load",
+    )
     p.add_argument("--orders", type=int, default=200_000)
     p.add_argument("--per-request", type=int, help="rr: orders per request (max 100, paced 1)")
     p.add_argument("--window", type=int, default=64, help="requests / publishes outstanding")
@@ -578,6 +629,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-publish", action="store_true", help="engine without NatsPublisher")
     p.add_argument("--json", help="write the results here (perf/_stats.py shape)")
+    p.add_argument(
+        "--profile",
+        help="cProfile the engine side and the client (separate processes) into DIR: "
+        "engine-MODE-K.prof, client-MODE.prof (slower; for finding where the time goes)",
+    )
     p.add_argument("--client", choices=("rr", "js"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.client:
@@ -590,6 +646,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cases += [("rr", 20_000.0, 1), ("rr", 20_000.0, 20)]
     if args.mode in ("js", "all"):
         cases.append(("js", None, 1))
+    if args.mode == "echo":
+        cases.append(("echo", args.rate, args.per_request or 1))
     results = []
     with tempfile.TemporaryDirectory(prefix="nats-bench-server-") as tmp:
         server = contextlib.nullcontext(args.nats) if args.nats else _nats_server(Path(tmp))
