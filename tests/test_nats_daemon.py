@@ -278,6 +278,7 @@ async def test_nats_and_engine_killed_mid_flow_every_report_of_an_acked_order_is
         (d.data_dir / "daemon.json").unlink(missing_ok=True)
         nats_server.start()
         d = Daemon(tmp_path / "d", over).wait_ready()
+        assert d.metric("cift_nats_exec_republished_total") > 0
         await flow.connect(d)
         await flow.send(60)
         await flow.settle()
@@ -359,6 +360,11 @@ async def test_metrics_count_nats_entry_publishing_and_redis_including_outages(
         await until(lambda: m("cift_redis_reconnects_total") >= 1, "the Redis reconnect counted")
         await until(lambda: m("cift_nats_exec_pending") == 0, "the reports sent after the outage")
         assert m("cift_nats_published_through_seq") >= 3
+        assert m("cift_nats_exec_republished_total") == 0
+        assert d.stop() == 0
+        (d.data_dir / "daemon.json").unlink(missing_ok=True)
+        d = start(tmp_path / "d", nats_overrides(nats_server.url, redis_url))
+        assert m("cift_nats_exec_republished_total") == 0  # a clean stop published everything
     finally:
         await nc.close()
         d.stop()
