@@ -56,6 +56,7 @@ from engine.metrics import Metrics
 from engine.nats_entry import EntryBatch, NatsEntry, NatsEntryConfig
 from engine.nats_publish import NatsPublishConfig, NatsPublisher
 from engine.nats_publish import connect as nats_connect
+from engine.nats_republish import replay_reports
 from engine.recovery import (
     SNAPSHOT_DIR,
     Recovered,
@@ -510,6 +511,7 @@ class Services:
         )
         for i, b in enumerate(eng.books):
             publisher.load(i, b.book)  # the recovered book, for snapshots
+        self._republish(publisher, last_seq)
         self.entry = entry = NatsEntry(
             self.nc,
             specs,
@@ -538,6 +540,25 @@ class Services:
         except Exception as e:
             raise StartError(f"NATS publishing at {n.url}: {e!r}") from None
 
+    def _republish(self, publisher: NatsPublisher, last_seq: int) -> None:
+        """The execution reports of journaled commands the previous run may not have got to
+        JetStream (after its published-through mark), queued before any new report."""
+        config = self.eng.config
+        after = publisher.resume(last_seq)
+        if after >= last_seq:
+            return
+        books = [Book(s.min_price, s.max_price, s.max_order_qty) for s in config.symbols]
+        names = [s.name for s in config.symbols]
+        start, n = replay_reports(config.data_dir, names, books, after, publisher.republish)
+        log.info(
+            "NATS: re-publishing the execution reports of %d journaled commands (seq %d..%d) "
+            "in %d messages",
+            n,
+            start + 1,
+            last_seq,
+            publisher.stats["exec_republished"],
+        )
+
     async def _submit(self, b: EntryBatch) -> None:
         """NatsEntry's hand-over: waits while risk is full (backpressure up to NATS)."""
         self._submitting += 1
@@ -557,7 +578,7 @@ class Services:
         await entry.stop_intake()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                while entry._pending or self._submitting:
+                while entry.intake_pending() or self._submitting:
                     await asyncio.sleep(0.005)
 
     async def close(self, timeout: float = 2.0) -> None:
@@ -702,6 +723,7 @@ async def serve(config: Config) -> int:
     try:
         for t in await services.start():
             watched[t] = t.get_name()
+        metrics.bind_services(services)
         for t in await eng.gateway.start():
             watched[t] = t.get_name()
         if config.http.enabled:

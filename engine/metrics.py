@@ -11,14 +11,15 @@ cift_batch_size (actor), cift_e2e_latency_seconds, cift_journal_bytes_total,
 cift_journal_fsync_seconds, cift_gateway_bytes_total (direction), cift_gateway_frames_total,
 cift_sessions, cift_session_disconnects_total (reason), cift_gateway_backpressure_total,
 cift_dropped_total (edge), cift_book_orders (symbol), cift_loop_lag_seconds,
-cift_loop_heartbeat_timestamp_seconds.
+cift_loop_heartbeat_timestamp_seconds; with NATS / Redis on, the cift_nats_* and cift_redis_*
+families of engine/metrics_nats.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -26,9 +27,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from engine.codes import stage
+from engine.metrics_nats import ServicesCollector
 
 if TYPE_CHECKING:
-    from engine.daemon import Engine
+    from engine.daemon import Engine, Services
 
 __all__ = ["Metrics"]
 
@@ -71,6 +73,8 @@ class _EngineCollector(Collector):
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # More edges of cift_dropped_total, (edge, count) each (the services' collector).
+        self.dropped: list[Callable[[], list[tuple[str, int]]]] = []
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         e = self.engine
@@ -116,6 +120,9 @@ class _EngineCollector(Collector):
         c = CounterMetricFamily("cift_dropped", "Records dropped by policy", labels=["edge"])
         c.add_metric(["reports_unroutable"], _int(pub.get("unroutable", 0)))
         c.add_metric(["clock_tick"], e.clock_ticks_dropped)
+        for more in self.dropped:
+            for edge, n in more():
+                c.add_metric([edge], n)
         yield c
         yield CounterMetricFamily(
             "cift_journal_bytes", "Bytes appended to the journal", value=e.persistence.bytes
@@ -181,12 +188,20 @@ class Metrics:
 
     def bind(self, engine: Engine) -> None:
         """Hook the per-batch observations into the engine's actors."""
-        self.registry.register(_EngineCollector(engine))
+        self._engine = _EngineCollector(engine)
+        self.registry.register(self._engine)
         for a in engine.actors():
             a.on_batch = self.batch_size.labels(actor=a.name).observe
         engine.publishing.on_latency = self.e2e_latency.observe
         engine.persistence.on_fsync = self.fsync.observe
         engine.gateway.on_disconnect = lambda reason: self.disconnects.labels(reason=reason).inc()
+
+    def bind_services(self, services: Services) -> None:
+        """The NATS entry, NATS publisher and Redis cache counters (engine/metrics_nats.py),
+        after `bind` and once the services are started."""
+        collector = ServicesCollector(services)
+        self._engine.dropped.append(collector.dropped)
+        self.registry.register(collector)
 
     async def probe_loop(self, interval: float = 0.25) -> None:
         """Measure event-loop lag forever (a long batch or a blocking call shows up here)."""

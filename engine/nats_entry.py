@@ -27,8 +27,12 @@ message as applied: if it comes again it is acked and skipped; every other messa
 Poison (undecodable, unknown account) is acked with AckTerm, never redelivered; its reject goes to
 `on_rejects` (-> exec.<account>) when the account is known.
 
-Bounds: at most `max_pending` commands decoded but not yet handed on (then the NATS callbacks
-wait, nats-py's subscription limit drops beyond it, and JetStream keeps the rest).
+Request/reply messages are only collected by nats-py's callback and decoded once per
+event-loop turn, all of them as one batch (one hand-over to the pipeline per turn).
+
+Bounds: at most `max_pending` requests collected and `max_pending` commands decoded but not yet
+handed on (then the NATS callbacks wait, nats-py's subscription limit drops beyond it, and
+JetStream keeps the rest).
 """
 
 from __future__ import annotations
@@ -37,16 +41,13 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import os
-import struct
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
@@ -62,9 +63,11 @@ from nats.js.errors import NotFoundError
 
 from engine.book import COMMAND_SIZE, EVENT_SIZE, CmdKind
 from engine.codes import GatewayCode
-from engine.nats_publish import REASON_NAMES, ReportsLike, SymbolSpec, ensure_stream, side_name
-from engine.protocol import FRAME_HEADER, schema
-from engine.wire import JOURNAL_ENTRY_SIZE, Publisher, WireDecoder, code_text
+from engine.nats_codec import json_frames, reject_record
+from engine.nats_publish import ReportsLike, SymbolSpec, ensure_stream
+from engine.nats_replies import ReplyEncoder, Request
+from engine.nats_ties import TieLog, match_seqs
+from engine.wire import WireDecoder
 
 __all__ = [
     "HEADER_ACCOUNT",
@@ -73,10 +76,7 @@ __all__ = [
     "EntryBatch",
     "NatsEntry",
     "NatsEntryConfig",
-    "TieLog",
-    "json_frames",
     "msg_id",
-    "report_dicts",
 ]
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,6 @@ HEADER_ACCOUNT = "Cift-Account"
 HEADER_TOKEN = "Cift-Token"
 HEADER_FORMAT = "Cift-Format"
 
-_EVENT = struct.Struct("<4BH2x4Q3q3Q2q")
-_SEQ = struct.Struct("<Q")
-_U32 = struct.Struct("<I")
 _NEW = int(CmdKind.NEW)
 _MASS_CANCEL = int(CmdKind.MASS_CANCEL)
 
@@ -95,11 +92,6 @@ _MASS_CANCEL = int(CmdKind.MASS_CANCEL)
 def msg_id(account: int, client_order_id: int) -> str:
     """The `Nats-Msg-Id` of a JetStream new order: JetStream stores a retry of it only once."""
     return f"{account}-{client_order_id}"
-
-
-def _reject(code: int, account: int, client_id: int = 0) -> bytes:
-    """A gateway `Rejected` event record (seq 0: never sequenced)."""
-    return _EVENT.pack(2, 0, 0, 0, code, 0, 0, account, client_id, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -124,20 +116,6 @@ class NatsEntryConfig:
     tie_compact_bytes: int = 16 << 20
 
 
-class _Request:
-    """A request/reply request waiting for its reports."""
-
-    __slots__ = ("account", "chunks", "json", "rejects", "reply", "waiting")
-
-    def __init__(self, reply: str, account: int, json: bool) -> None:
-        self.reply = reply
-        self.account = account
-        self.json = json
-        self.rejects: list[tuple[bytes, bytes | None]] = []  # (records, u32 symbols or None)
-        self.chunks: list[tuple[int, bytes]] = []  # (symbol index, event records)
-        self.waiting = 1  # commands not answered yet, +1 until the request is handed on
-
-
 class _Durable:
     """A JetStream message in flight."""
 
@@ -149,7 +127,7 @@ class _Durable:
         self.account = account
 
 
-_Origin = _Request | _Durable
+_Origin = Request | _Durable
 
 
 class EntryBatch:
@@ -183,162 +161,6 @@ class EntryBatch:
 Submit = Callable[[EntryBatch], Awaitable[None]]
 
 
-class TieLog:
-    """The tie between JetStream and the journal: `(stream seq, engine seq)` records appended
-    before the journal has the command. `load(last_seq)` keeps the ties the journal confirms."""
-
-    REC = struct.Struct("<QQ")
-
-    def __init__(self, path: Path, fsync: bool) -> None:
-        self.path = path
-        self.fsync = fsync
-        self.size = 0
-        self._fd = -1
-
-    def load(self, last_seq: int, floor: int = 0) -> dict[int, int]:
-        """Ties with engine seq <= `last_seq` (applied) and stream seq > `floor` (maybe still
-        in the stream), as stream seq -> engine seq; the file is rewritten to hold just them."""
-        applied: dict[int, int] = {}
-        with contextlib.suppress(FileNotFoundError):
-            data = self.path.read_bytes()
-            whole = len(data) - len(data) % self.REC.size
-            for stream_seq, engine_seq in self.REC.iter_unpack(data[:whole]):
-                if engine_seq <= last_seq and stream_seq > floor:
-                    applied[stream_seq] = engine_seq
-        self._rewrite(applied.items())
-        return applied
-
-    def _rewrite(self, ties: Iterable[tuple[int, int]]) -> None:
-        self.close()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        data = b"".join(self.REC.pack(s, e) for s, e in ties)
-        tmp.write_bytes(data)
-        if self.fsync:
-            with tmp.open("rb") as f:
-                os.fsync(f.fileno())
-        tmp.replace(self.path)
-        if self.fsync:
-            fd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
-        self.size = len(data)
-
-    def append(self, ties: list[tuple[int, int]]) -> None:
-        data = b"".join(self.REC.pack(s, e) for s, e in ties)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
-        if self.fsync:
-            os.fsync(self._fd)
-        self.size += len(data)
-
-    def compact(self, keep: Iterable[tuple[int, int]]) -> None:
-        self._rewrite(keep)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
-# ---------------------------------------------------------------- JSON variant
-
-
-def _json_frame(obj: Any) -> bytes:
-    """One JSON command object as a request frame (ValueError/KeyError: not a command)."""
-    if not isinstance(obj, dict):
-        raise ValueError("a command must be a JSON object")
-    kind = obj.get("type")
-    if kind not in ("newOrder", "cancel", "replace", "massCancel"):
-        raise KeyError(kind)
-    msg = schema.ClientMessage.new_message()
-    body = msg.init(kind)
-    for key, value in obj.items():
-        if key != "type":
-            setattr(body, key, value)
-    data: bytes = msg.to_bytes()
-    return len(data).to_bytes(FRAME_HEADER.size, "little") + data
-
-
-def json_frames(payload: bytes, account: int) -> tuple[bytes, bytes]:
-    """A JSON payload (an object or a list of objects) -> (request frames, reject records for
-    the objects that are not commands: 1003 malformed, 1004 unknown type)."""
-    try:
-        doc = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return b"", _reject(GatewayCode.MALFORMED_MESSAGE, account)
-    frames: list[bytes] = []
-    rejects: list[bytes] = []
-    for obj in doc if isinstance(doc, list) else [doc]:
-        try:
-            frames.append(_json_frame(obj))
-        except KeyError:
-            rejects.append(_reject(GatewayCode.UNKNOWN_MESSAGE, account, _client_id(obj)))
-        except Exception:  # pycapnp: unknown field, wrong type, out of range
-            rejects.append(_reject(GatewayCode.MALFORMED_MESSAGE, account, _client_id(obj)))
-    return b"".join(frames), b"".join(rejects)
-
-
-def _client_id(obj: Any) -> int:
-    v = obj.get("clientOrderId", 0) if isinstance(obj, dict) else 0
-    return v if isinstance(v, int) and 0 <= v < 1 << 64 else 0
-
-
-def report_dicts(
-    events: bytes, account: int, symbol: Callable[[int], str], start: int = 1
-) -> list[dict[str, Any]]:
-    """The reports `events` make for `account`, as JSON-ready dicts with the schema's names
-    (what the Cap'n Proto reply holds), `seq` numbered from `start`. `symbol(i)` names event
-    i's symbol."""
-    out: list[dict[str, Any]] = []
-
-    def report(
-        kind: str, i: int, oid: int, cid: int, side: int, e: tuple[int, ...]
-    ) -> dict[str, Any]:
-        r = {"kind": kind, "seq": start + len(out), "symbol": symbol(i), "orderId": oid}
-        r |= {"clientOrderId": cid, "side": side_name(side), "price": e[9], "qty": e[10]}
-        out.append(r)
-        return r
-
-    for i, e in enumerate(_EVENT.iter_unpack(events)):
-        kind, sd, reason, flags, code, seq, oid, acc, cid, _, _, leaves = e[:12]
-        cntr_id, cntr_acc, cntr_cid, aux, aux2 = e[12:]
-        if kind == 3:  # a trade: a fill for each side that is ours
-            if acc == account:
-                r = report("fill", i, oid, cid, sd, e)
-                r |= {"leaves": leaves, "tradeId": aux, "aggressor": False, "cmdSeq": seq}
-            if cntr_acc == account:
-                r = report("fill", i, cntr_id, cntr_cid, 3 - sd, e)
-                r |= {"leaves": aux2, "tradeId": aux, "aggressor": True, "cmdSeq": seq}
-        elif acc != account:
-            continue
-        elif kind == 1:
-            r = report("ack", i, oid, cid, sd, e)
-            r |= {"leaves": leaves, "stopPrice": aux, "isStop": bool(flags & 1), "cmdSeq": seq}
-        elif kind == 2:
-            r = report("reject", i, oid, cid, sd, e)
-            r |= {"code": code, "text": code_text(code) or "", "cmdSeq": seq}
-        elif kind == 4:
-            r = report("cancelled", i, oid, cid, sd, e)
-            r |= {"leaves": leaves, "reason": _reason(reason), "cmdSeq": seq}
-        elif kind == 5:
-            r = report("replaced", i, oid, cid, sd, e)
-            r |= {"leaves": leaves, "oldPrice": aux, "oldQty": aux2}
-            r |= {"priorityKept": bool(flags & 1), "cmdSeq": seq}
-        elif kind == 6:
-            r = report("triggered", i, oid, cid, sd, e)
-            r |= {"stopPrice": aux, "lastPrice": aux2, "cmdSeq": seq}
-    return out
-
-
-def _reason(raw: int) -> str:
-    return REASON_NAMES[raw] if raw < len(REASON_NAMES) else "none"
-
-
 # ---------------------------------------------------------------- the entry
 
 
@@ -367,7 +189,7 @@ class NatsEntry:
         self.clock = clock
         self.last_seq = last_seq
         self.decoder = WireDecoder(self.names, c.max_frame_bytes)
-        self.replies = Publisher(list(symbols))
+        self.replies = ReplyEncoder(symbols)
         self.ties = TieLog(state_dir / "nats-entry.tie", c.fsync)
         # Stream seq -> engine seq of JetStream messages the journal has (from the tie log at
         # start, then as they become durable), until the consumers' ack floors pass them.
@@ -375,10 +197,15 @@ class NatsEntry:
         self._known: dict[int, _Durable] = {}  # stream seq -> message in flight
         self._incoming: list[Msg] = []
         self._arrived = asyncio.Event()
+        # Request/reply messages not yet decoded: taken whole once per event-loop turn.
+        self._requests: list[Msg] = []
+        self._requested = asyncio.Event()
+        self._room = asyncio.Event()  # set: fewer than max_pending collected
+        self._identities: dict[tuple[str, str], int] = {}  # (account, token) seen valid
         self._consumers: list[str] = []
         self._unacked: deque[tuple[int, _Durable]] = deque()  # (engine seq, message)
-        self._by_seq: dict[int, _Request] = {}
-        self._mass_cancels: deque[tuple[int, _Request]] = deque()  # mass cancels
+        self._by_seq: dict[int, Request] = {}
+        self._mass_cancels: deque[tuple[int, Request]] = deque()  # mass cancels
         self._durable_seq = 0
         self._pending: list[tuple[bytes, bytes, list[_Origin], float]] = []
         self._pending_count = 0
@@ -435,6 +262,7 @@ class NatsEntry:
             loop.create_task(self._hand_on(), name="nats-entry-intake"),
             loop.create_task(self._send(), name="nats-entry-replies"),
             loop.create_task(self._take_incoming(), name="nats-entry-durable"),
+            loop.create_task(self._take_requests(), name="nats-entry-requests"),
             loop.create_task(self._maintain(), name="nats-entry-maintenance"),
         ]
         for name in self.names:
@@ -489,7 +317,7 @@ class NatsEntry:
         await self.stop_intake()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                while self._out or self._acks or self._pending:
+                while self._out or self._acks or self.intake_pending():
                     await asyncio.sleep(0.01)
         for t in self._tasks:
             t.cancel()
@@ -498,6 +326,15 @@ class NatsEntry:
                 await t
         self.ties.close()
 
+    def reject_counts(self) -> dict[int, int]:
+        """Every reject the entry answered (request/reply, either format) or refused a
+        JetStream message with, by code (a metrics collector reads it)."""
+        return self.replies.reject_counts()
+
+    def intake_pending(self) -> bool:
+        """Messages taken from NATS and not yet handed to the pipeline."""
+        return bool(self._requests or self._pending)
+
     # ---------------------------------------------------------------- intake
 
     def _identity(self, msg: Msg) -> int | bytes:
@@ -505,14 +342,19 @@ class NatsEntry:
         h = msg.headers or {}
         raw, token = h.get(HEADER_ACCOUNT), h.get(HEADER_TOKEN)
         if raw is None or token is None:
-            return _reject(GatewayCode.NOT_LOGGED_ON, 0)
+            return reject_record(GatewayCode.NOT_LOGGED_ON, 0)
+        known = self._identities.get((raw, token))
+        if known is not None:
+            return known
         try:
             account = int(raw)
         except ValueError:
-            return _reject(GatewayCode.LOGON_REFUSED, 0)
+            return reject_record(GatewayCode.LOGON_REFUSED, 0)
         want = self.accounts.get(account)
         if want is None or not hmac.compare_digest(want, token.encode()):
-            return _reject(GatewayCode.LOGON_REFUSED, 0)
+            return reject_record(GatewayCode.LOGON_REFUSED, 0)
+        if len(self._identities) < 4 * len(self.accounts) + 16:  # spellings of valid pairs
+            self._identities[(raw, token)] = account
         return account
 
     def _decode(self, msg: Msg, account: int) -> tuple[bytes, bytes, bytes]:
@@ -531,37 +373,71 @@ class NatsEntry:
             symbols.append(syms)
             rejects.append(rej)
             if error is not None:
-                rejects.append(_reject(error[0], account))
+                rejects.append(reject_record(error[0], account))
                 break
             if control is None:
                 if consumed < len(buf):  # ends inside a frame
-                    rejects.append(_reject(GatewayCode.MALFORMED_MESSAGE, account))
+                    rejects.append(reject_record(GatewayCode.MALFORMED_MESSAGE, account))
                 break
-            rejects.append(_reject(GatewayCode.UNKNOWN_MESSAGE, account))  # no sessions here
+            rejects.append(reject_record(GatewayCode.UNKNOWN_MESSAGE, account))  # no sessions here
             buf = buf[consumed:]
         return b"".join(commands), b"".join(symbols), b"".join(rejects)
 
     async def _on_request(self, msg: Msg) -> None:
-        self.stats["requests"] += 1
+        """nats-py's callback: only collect (decoded per event-loop turn, `_take_requests`);
+        waits while `max_pending` requests are collected (then nats-py's own limit applies)."""
+        requests = self._requests
+        requests.append(msg)
+        if len(requests) == 1:
+            self._requested.set()
+        if len(requests) >= self.config.max_pending:
+            self._room.clear()
+            await self._room.wait()
+
+    async def _take_requests(self) -> None:
+        """Every request collected since the last turn: decoded and queued as one batch."""
+        while True:
+            if not self._requests:
+                self._requested.clear()
+                await self._requested.wait()
+                continue
+            msgs, self._requests = self._requests, []
+            self._room.set()
+            commands: list[bytes] = []
+            symbols: list[bytes] = []
+            origins: list[_Origin] = []
+            for msg in msgs:
+                decoded = self._request(msg)
+                if decoded is not None:
+                    commands.append(decoded[0])
+                    symbols.append(decoded[1])
+                    origins += decoded[2]
+            self.stats["requests"] += len(msgs)
+            if origins:
+                await self._queue(b"".join(commands), b"".join(symbols), origins)
+
+    def _request(self, msg: Msg) -> tuple[bytes, bytes, list[_Origin]] | None:
+        """A request's commands (and one origin per command), or None when it is answered
+        already (only rejects, or nothing to do)."""
         if not msg.reply:
-            return
+            return None
         fmt_json = (msg.headers or {}).get(HEADER_FORMAT, "").lower() == "json"
         who = self._identity(msg)
         if isinstance(who, bytes):
-            req = _Request(msg.reply, 0, fmt_json)
+            req = Request(msg.reply, 0, fmt_json)
             req.rejects.append((who, None))
             self._finish(req)
-            return
+            return None
         commands, symbols, rejects = self._decode(msg, who)
-        req = _Request(msg.reply, who, fmt_json)
+        req = Request(msg.reply, who, fmt_json)
         if rejects:
             req.rejects.append((rejects, None))
             self.stats["gateway_rejects"] += len(rejects) // EVENT_SIZE
         n = len(symbols) // 4
         if not n:
             self._finish(req)
-            return
-        await self._queue(commands, symbols, [req] * n)
+            return None
+        return commands, symbols, [req] * n
 
     async def _on_durable(self, msg: Msg) -> None:
         self._incoming.append(msg)
@@ -620,12 +496,13 @@ class NatsEntry:
             ok = ident == msg_id(who, client_id) if kind == _NEW else ident.startswith(f"{who}-")
             if ok and (kind != _NEW or client_id):
                 return commands, symbols
-            rejects = _reject(GatewayCode.MALFORMED_MESSAGE, who, client_id)
+            rejects = reject_record(GatewayCode.MALFORMED_MESSAGE, who, client_id)
         elif not rejects:  # not exactly one command per message
             client_id = int.from_bytes(commands[40:48], "little")
-            rejects = _reject(GatewayCode.MALFORMED_MESSAGE, who, client_id)
+            rejects = reject_record(GatewayCode.MALFORMED_MESSAGE, who, client_id)
         self.stats["poison"] += 1
         self.stats["gateway_rejects"] += len(rejects) // EVENT_SIZE
+        self.replies.count_codes(memoryview(rejects).cast("H")[2 :: EVENT_SIZE // 2].tolist())
         self.on_rejects(rejects, b"\xff\xff\xff\xff" * (len(rejects) // EVENT_SIZE))
         return None, b""
 
@@ -664,7 +541,7 @@ class NatsEntry:
 
     def _sequenced(self, batch: EntryBatch, journal: bytes, rejects: bytes, rsyms: bytes) -> None:
         origins = batch._origins
-        seqs = _match(batch.commands, batch.symbols, journal, len(origins))
+        seqs = match_seqs(batch.commands, batch.symbols, journal, len(origins))
         ties: list[tuple[int, int]] = []
         r = 0
         for i, (origin, seq) in enumerate(zip(origins, seqs, strict=True)):
@@ -689,7 +566,7 @@ class NatsEntry:
                 origin.rejects.append((record, sym))
         if ties:
             self.ties.append(ties)  # before the journal write: see the module docstring
-        for origin in dict.fromkeys(o for o in origins if isinstance(o, _Request)):
+        for origin in dict.fromkeys(o for o in origins if isinstance(o, Request)):
             origin.waiting -= 1  # handed on
             if not origin.waiting:
                 self._finish(origin)
@@ -764,44 +641,10 @@ class NatsEntry:
 
     # ---------------------------------------------------------------- output
 
-    def _finish(self, req: _Request) -> None:
-        if req.json:
-            reports: list[dict[str, Any]] = []
-            for records, syms in req.rejects:
-                reports += report_dicts(records, req.account, self._namer(syms), len(reports) + 1)
-            for index, records in req.chunks:
-                namer = self._namer(_U32.pack(index) * (len(records) // EVENT_SIZE))
-                reports += report_dicts(records, req.account, namer, len(reports) + 1)
-            payload = orjson.dumps(reports)
-        else:
-            payload = self._frames(req)
-        self._out.append((req.reply, payload, None))
+    def _finish(self, req: Request) -> None:
+        self._out.append((req.reply, self.replies.payload(req), None))
         self.stats["replies"] += 1
         self._out_signal.set()
-
-    def _name(self, index: int) -> str:
-        return self.names[index] if 0 <= index < len(self.names) else ""
-
-    def _namer(self, syms: bytes | None) -> Callable[[int], str]:
-        if syms is None:
-            return lambda _i: ""
-        return lambda i: self._name(int.from_bytes(syms[i * 4 : i * 4 + 4], "little"))
-
-    def _frames(self, req: _Request) -> bytes:
-        p = self.replies
-        p.close_session(1)
-        p.open_session(1)
-        if req.account:
-            p.bind(1, req.account)
-        for records, syms in req.rejects:
-            if syms is None:
-                p.add_for_session(1, records)
-            else:
-                p.add_events_each(records, syms)
-        for index, records in req.chunks:
-            p.add_events(records, index)
-        out = p.drain()
-        return out[0][1] if out else b""
 
     def _ack(self, msg: Msg, term: bool = False) -> None:
         self._acks.append((msg, term))
@@ -829,29 +672,3 @@ class NatsEntry:
                 log.debug("NATS entry output: %r", e)
                 self._out.clear()
                 self._acks.clear()
-
-
-def _match(commands: bytes, symbols: bytes, journal: bytes, n: int) -> list[int]:
-    """The engine seq of each of `n` commands (0: rejected by risk). The journal holds the
-    accepted ones in order, as sequenced: equal but for seq, ts and a new order's id (and the
-    risk checks are a function of exactly the compared fields, so the match is exact)."""
-    if len(journal) == n * JOURNAL_ENTRY_SIZE:
-        return [_SEQ.unpack_from(journal, k * JOURNAL_ENTRY_SIZE + 8)[0] for k in range(n)]
-    seqs = [0] * n
-    entries = len(journal) // JOURNAL_ENTRY_SIZE
-    j = 0
-    for i in range(n):
-        c = commands[i * COMMAND_SIZE : (i + 1) * COMMAND_SIZE]
-        sym = symbols[i * 4 : i * 4 + 4]
-        for k in range(j, entries):
-            e = journal[k * JOURNAL_ENTRY_SIZE : k * JOURNAL_ENTRY_SIZE + COMMAND_SIZE + 4]
-            if (
-                c[:8] == e[:8]
-                and c[32:] == e[32:COMMAND_SIZE]
-                and (c[0] == _NEW or c[24:32] == e[24:32])
-                and sym == e[COMMAND_SIZE:]
-            ):
-                seqs[i] = _SEQ.unpack_from(e, 8)[0]
-                j = k + 1
-                break
-    return seqs

@@ -49,6 +49,7 @@ from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
 from engine.book import EVENT_SIZE, Book, CancelReason, EventKind
+from engine.nats_republish import MARK_FILE, PublishedMark
 from engine.wire import Publisher
 
 __all__ = [
@@ -184,17 +185,26 @@ class L2Book:
 # ---------------------------------------------------------------- exec outbox
 
 
+class _Item(NamedTuple):
+    """One exec message: for `account`, of a batch whose highest engine seq is `through`."""
+
+    account: int
+    msg_id: str
+    payload: bytes
+    through: int
+
+
 class Outbox:
     """Execution-report messages waiting to be sent: FIFO, in memory up to `max_bytes`, then in
     a spool file (`path`). Once something is spooled, everything after it is spooled too, so
     order is kept; the spool is read back as the memory part empties."""
 
-    _REC = struct.Struct("<QII")  # account, msg id length, payload length
+    _REC = struct.Struct("<QQII")  # account, through seq, msg id length, payload length
 
     def __init__(self, max_bytes: int, path: Path) -> None:
         self.max_bytes = max_bytes
         self.path = path
-        self.mem: deque[tuple[int, str, bytes]] = deque()
+        self.mem: deque[_Item] = deque()
         self.mem_bytes = 0
         self.spooled = 0  # messages ever written to the spool
         self._fd = -1
@@ -209,36 +219,45 @@ class Outbox:
     def spooling(self) -> bool:
         return self._write > self._read
 
-    def put(self, account: int, msg_id: str, payload: bytes) -> None:
-        if self.spooling or self.mem_bytes + len(payload) > self.max_bytes:
-            self._spool(account, msg_id, payload)
+    def put(self, item: _Item) -> None:
+        if self.spooling or self.mem_bytes + len(item.payload) > self.max_bytes:
+            self._spool(item)
         else:
-            self.mem.append((account, msg_id, payload))
-            self.mem_bytes += len(payload)
+            self.mem.append(item)
+            self.mem_bytes += len(item.payload)
         self._signal.set()
 
-    def take(self, max_items: int) -> list[tuple[int, str, bytes]]:
+    def take(self, max_items: int) -> list[_Item]:
         if not self.mem and self.spooling:
             self._unspool()
-        out: list[tuple[int, str, bytes]] = []
+        out: list[_Item] = []
         while self.mem and len(out) < max_items:
             item = self.mem.popleft()
-            self.mem_bytes -= len(item[2])
+            self.mem_bytes -= len(item.payload)
             out.append(item)
         return out
+
+    def head_through(self) -> int | None:
+        """The `through` label of the next message `take` would give (None: empty)."""
+        if self.mem:
+            return self.mem[0].through
+        if self.spooling:
+            return int(self._REC.unpack(os.pread(self._fd, self._REC.size, self._read))[1])
+        return None
 
     async def wait(self) -> None:
         self._signal.clear()
         if not len(self):
             await self._signal.wait()
 
-    def _spool(self, account: int, msg_id: str, payload: bytes) -> None:
+    def _spool(self, item: _Item) -> None:
         if self._fd < 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
             self._read = self._write = 0
-        ident = msg_id.encode()
-        rec = self._REC.pack(account, len(ident), len(payload)) + ident + payload
+        ident = item.msg_id.encode()
+        head = self._REC.pack(item.account, item.through, len(ident), len(item.payload))
+        rec = head + ident + item.payload
         os.pwrite(self._fd, rec, self._write)
         self._write += len(rec)
         self.spooled += 1
@@ -248,10 +267,10 @@ class Outbox:
         budget = max(1, self.max_bytes // 4)
         while self._read < self._write and self.mem_bytes < budget:
             head = os.pread(self._fd, self._REC.size, self._read)
-            account, n_id, n_payload = self._REC.unpack(head)
+            account, through, n_id, n_payload = self._REC.unpack(head)
             body = os.pread(self._fd, n_id + n_payload, self._read + self._REC.size)
             self._read += self._REC.size + n_id + n_payload
-            self.mem.append((account, body[:n_id].decode(), body[n_id:]))
+            self.mem.append(_Item(account, body[:n_id].decode(), body[n_id:], through))
             self.mem_bytes += n_payload
         if self._read >= self._write:
             os.ftruncate(self._fd, 0)
@@ -320,6 +339,11 @@ class NatsPublisher:
             self._exec.open_session(account)
             self._exec.bind(account, account)
         self.outbox = Outbox(self.config.exec_outbox_bytes, spool_dir / "nats-exec.spool")
+        # Published through: JetStream has the reports of every command up to this engine seq
+        # (engine.nats_republish); `_seen`: the highest seq handed to `publish`.
+        self.mark = PublishedMark(spool_dir / MARK_FILE)
+        self.published_seq = 0
+        self._seen = 0
         self._md: deque[tuple[str, bytes]] = deque()
         self._md_signal = asyncio.Event()
         self._next_id = 0
@@ -332,6 +356,7 @@ class NatsPublisher:
                 "exec_messages",
                 "exec_acked",
                 "exec_retries",
+                "exec_republished",
                 "md_messages",
                 "md_dropped",
                 "snapshots",
@@ -380,7 +405,19 @@ class NatsPublisher:
         for t in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
+        self._advance_mark()
         self.outbox.close()
+        self.mark.close()
+
+    def resume(self, last_seq: int) -> int:
+        """Before `start`, after recovery: the published-through mark of the previous run
+        (`last_seq` when there is none: a first start has nothing to re-publish). The reports
+        of the commands after it, up to `last_seq`, are to be given to `republish`."""
+        stored = self.mark.load()
+        after = last_seq if stored is None else min(stored, last_seq)
+        self.published_seq = self._seen = after
+        self.mark.store(after)
+        return after
 
     def load(self, index: int, book: Book) -> None:
         """Start symbol `index` from a recovered book (after a restart, before `start`)."""
@@ -400,15 +437,13 @@ class NatsPublisher:
     def publish(self, batch: Sequence[ReportsLike]) -> None:
         """Encode one durable batch and queue it (never waits)."""
         self.stats["batches"] += 1
-        ex = self._exec
+        self._queue_exec(batch)
         levels: dict[int, dict[tuple[int, int], tuple[int, int]]] = {}
         trades: dict[int, list[dict[str, Any]]] = {}
         for r in batch:
             events = r.events
             if r.symbol < 0:
-                ex.add_events_each(events, r.symbols)
                 continue  # risk rejects: no market data
-            ex.add_events(events, r.symbol)
             kinds = events[0::EVENT_SIZE]
             if _LEVEL_KIND not in kinds and _TRADE not in kinds and _CANCELLED not in kinds:
                 continue
@@ -433,10 +468,6 @@ class NatsPublisher:
                     )
                 elif kind == _CANCELLED:
                     self._cancelled(sym, _EVENT.unpack_from(events, i * EVENT_SIZE))
-        for sid, frames in ex.drain():
-            self._next_id += 1
-            self.outbox.put(sid, f"{self.boot}-{self._next_id}", frames)
-            self.stats["exec_messages"] += 1
         for index, touched in levels.items():
             if touched:
                 self._book_update(self.symbols[index], touched)
@@ -447,6 +478,43 @@ class NatsPublisher:
                 f"md.{sym.name}.trades",
                 orjson.dumps({"symbol": sym.name, "boot": self.boot, "trades": ts}),
             )
+
+    def republish(self, batch: Sequence[ReportsLike]) -> None:
+        """Execution reports of a previous run's journaled commands (engine.nats_republish):
+        exec subjects only, numbered on with this boot's reports."""
+        self.stats["exec_republished"] += self._queue_exec(batch)
+
+    def _queue_exec(self, batch: Sequence[ReportsLike]) -> int:
+        """A batch's execution reports into the outbox, one message per account; returns the
+        number of messages."""
+        ex = self._exec
+        through = 0
+        for r in batch:
+            events = r.events
+            if r.symbol < 0:
+                ex.add_events_each(events, r.symbols)
+            elif events:
+                ex.add_events(events, r.symbol)
+                # events are in seq order: the last one has the batch's highest seq for r
+                through = max(through, _SEQ.unpack_from(events, len(events) - EVENT_SIZE + 8)[0])
+        # items are labelled with the highest seq so far, so labels never decrease in the outbox
+        through = self._seen = max(self._seen, through)
+        out = ex.drain()
+        for sid, frames in out:
+            self._next_id += 1
+            self.outbox.put(_Item(sid, f"{self.boot}-{self._next_id}", frames, through))
+        self.stats["exec_messages"] += len(out)
+        return len(out)
+
+    def _advance_mark(self, acked_through: int = 0) -> None:
+        """Move the published-through mark: to `acked_through` (an acknowledged window), or to
+        everything handed to `publish` when nothing waits for JetStream."""
+        seq = max(self.published_seq, acked_through)
+        if not self.exec_pending():
+            seq = max(seq, self._seen)
+        if seq != self.published_seq:
+            self.published_seq = seq
+            self.mark.store(seq)
 
     def publish_rejects(self, events: bytes, symbols: bytes) -> None:
         """Rejects of commands that never reached the pipeline (a JetStream message refused by
@@ -553,6 +621,7 @@ class NatsPublisher:
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(self.config.md_heartbeat_s)
+            self._advance_mark()  # batches without exec messages move it too
             for sym in self.symbols:
                 msg = {
                     "symbol": sym.name,
@@ -578,10 +647,10 @@ class NatsPublisher:
             self._exec_inflight = len(items)
             pending = [
                 (f"exec.{a}", {"Nats-Msg-Id": mid, "Cift-Account": str(a)}, p)
-                for a, mid, p in items
+                for a, mid, p, _ in items
             ] + [
                 ("exec.all", {"Nats-Msg-Id": f"{mid}-all", "Cift-Account": str(a)}, p)
-                for a, mid, p in items
+                for a, mid, p, _ in items
             ]
             while pending:
                 if not self.nc.is_connected:
@@ -597,6 +666,10 @@ class NatsPublisher:
                     backoff = 0.05
             self.stats["exec_acked"] += len(items)
             self._exec_inflight = 0
+            # Every message of a batch labelled below the next unsent one's label is acked.
+            head = self.outbox.head_through()
+            done = [i.through for i in items if head is None or i.through < head]
+            self._advance_mark(max(done, default=0))
 
     async def _publish_window(
         self, js: Any, pending: list[tuple[str, dict[str, str], bytes]]

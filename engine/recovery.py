@@ -41,11 +41,14 @@ __all__ = [
     "Recovered",
     "RecoveryError",
     "book_section",
+    "journal_entries",
+    "journal_files",
     "meta_section",
     "prune_journal",
     "recover",
     "snapshot_of",
     "split_by_symbol",
+    "split_entries",
     "state_digest",
 ]
 
@@ -100,10 +103,11 @@ def split_by_symbol(
     """(symbol index, command records) for each symbol present in a journal payload, keeping
     only commands with seq > after_seq, in journal order. An entry for ALL_SYMBOLS (AdvanceTime,
     a mass cancel of every symbol) goes to every symbol, as the sequencer routed it."""
-    return _split(journal_entries(payload, after_seq), nsymbols)
+    return split_entries(journal_entries(payload, after_seq), nsymbols)
 
 
-def _split(entries: np.ndarray, nsymbols: int) -> Iterator[tuple[int, bytes]]:
+def split_entries(entries: np.ndarray, nsymbols: int) -> Iterator[tuple[int, bytes]]:
+    """(symbol index, command records) of journal entries (ENTRY_DTYPE), as `split_by_symbol`."""
     if len(entries) == 0:
         return
     symbols = entries["symbol"]
@@ -252,7 +256,7 @@ def recover(
                 # (a mass cancel of every symbol is not checked live: its 2001 here is no refusal)
                 refusals = (np.frombuffer(verdicts, dtype="<u2") != 0) & (targets != ALL_SYMBOLS)
                 refused += int(np.count_nonzero(refusals))
-            for sym, records in _split(entries, len(books)):
+            for sym, records in split_entries(entries, len(books)):
                 out = books[sym].apply(records)
                 if engine is not None and out:
                     engine.on_events(sym, out)

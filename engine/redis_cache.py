@@ -16,8 +16,9 @@ symbol count: nothing queues.
 
 Redis down: matching does not notice. The writer counts the failure (`stats["failures"]`),
 retries with exponential backoff (`retry_min_s` .. `retry_max_s`), and once a write goes
-through again rewrites every symbol's current values. A Redis that restarted empty between two
-writes is noticed too (the `cift:cache` marker key is gone) and rewritten whole.
+through again (`stats["reconnects"]`) rewrites every symbol's current values. A Redis that
+restarted empty between two writes is noticed too (the `cift:cache` marker key is gone) and
+rewritten whole.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class RedisCache:
             retry=Retry(NoBackoff(), 0),
         )
         self.stats: dict[str, int] = dict.fromkeys(
-            ("batches", "writes", "keys", "failures", "rewrites"), 0
+            ("batches", "writes", "keys", "failures", "rewrites", "reconnects"), 0
         )
         self.up = False
 
@@ -216,6 +217,8 @@ class RedisCache:
                 self._written = True
                 if not self.up:
                     log.info("redis cache: writing to %s", c.url)
+                    if self.stats["failures"]:
+                        self.stats["reconnects"] += 1  # back after an outage
                 self.up = True
                 backoff = c.retry_min_s
             except (RedisError, OSError) as e:

@@ -10,7 +10,7 @@ The engine side (`StubEngine`) is the daemon's pipeline in one task with the rea
 risk `Sequencer` (checks, seq, ts), one native `Book` per symbol, the journal (optional), the
 durability mark, `engine.nats_entry.NatsEntry` and `engine.nats_publish.NatsPublisher` (unless
 --no-publish) wired exactly as docs/nats.md asks of the daemon. The load generator runs in a
-child process (the machine's other core) and speaks the NATS protocol itself (`_RawNats`):
+child process (the machine's other core) and speaks the NATS protocol itself (`RawNats`):
 nats-py costs more Python per round trip than the engine does.
 
 - `rr` max: requests of K orders each (default 100; Cap'n Proto frames), W requests
@@ -46,6 +46,7 @@ from engine.nats_entry import EntryBatch, NatsEntry, NatsEntryConfig
 from engine.nats_publish import NatsPublisher, SymbolSpec
 from engine.recovery import JOURNAL_DIR, KIND_COMMANDS
 from engine.wire import ALL_SYMBOLS, JOURNAL_ENTRY_SIZE, Sequencer
+from perf.nats_raw import RawNats, headers_block, hpub, raw_connect
 
 __all__ = ["Crash", "Reports", "StubEngine", "main", "spec"]
 
@@ -280,6 +281,28 @@ def _flow(orders: int, seed: int) -> bytes:
     return record_stream(seed, max(orders - 1000, 1), min(orders, 1000))[: orders * COMMAND_SIZE]
 
 
+async def _echo(url: str, ready: asyncio.Event, done: asyncio.Event, stats: dict[str, Any]) -> None:
+    """The floor: a nats-py subscription callback on orders.<symbol> that only answers each
+    request with an empty reply (headers parsed, nothing decoded), until `done`."""
+    from engine.nats_publish import connect
+
+    nc = await connect(url, "bench-echo", pending_size=256 << 20)
+    count = 0
+
+    async def echo(msg: Any) -> None:
+        nonlocal count
+        count += 1
+        await nc.publish(msg.reply, b"")
+
+    await nc.subscribe(f"orders.{SYMBOL}", cb=echo, pending_msgs_limit=1 << 20)
+    await nc.flush()
+    cpu0 = time.process_time()
+    ready.set()
+    await done.wait()
+    stats.update(commands=count, cpu_s=round(time.process_time() - cpu0, 3))
+    await nc.close()
+
+
 async def _serve(
     url: str,
     data: Path,
@@ -321,76 +344,6 @@ async def _serve(
     await nc.close()
 
 
-class _RawNats(asyncio.Protocol):
-    """A bare NATS client for load generation: HPUB/SUB/MSG on one socket, writes batched.
-    nats-py spends some 100 us of Python per request round trip, more than the engine does;
-    this spends a few, so the figures are the engine's."""
-
-    def __init__(self, on_msg: Callable[[bytes, bytes, int], None]) -> None:
-        self.on_msg = on_msg
-        self.buf = bytearray()
-        self.transport: asyncio.Transport | None = None
-        self.pong = asyncio.Event()
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def write(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.transport.write(data)
-
-    async def sync(self) -> None:
-        self.pong.clear()
-        self.write(b"PING\r\n")
-        await self.pong.wait()
-
-    def data_received(self, data: bytes) -> None:
-        now = time.perf_counter_ns()
-        buf = self.buf
-        buf += data
-        pos = 0
-        while (end := buf.find(b"\r\n", pos)) >= 0:
-            line = bytes(buf[pos:end])
-            if line.startswith((b"MSG ", b"HMSG ")):
-                parts = line.split()
-                size = int(parts[-1])
-                skip = int(parts[-2]) if parts[0] == b"HMSG" else 0
-                start = end + 2
-                if len(buf) < start + size + 2:
-                    break
-                self.on_msg(parts[1], bytes(buf[start + skip : start + size]), now)
-                pos = start + size + 2
-                continue
-            if line == b"PING":
-                self.write(b"PONG\r\n")
-            elif line == b"PONG":
-                self.pong.set()
-            elif line.startswith(b"-ERR"):
-                print(f"nats: {line.decode()}", file=sys.stderr)
-            pos = end + 2
-        del buf[:pos]
-
-
-async def _raw_connect(url: str, on_msg: Callable[[bytes, bytes, int], None]) -> _RawNats:
-    host, port = url.removeprefix("nats://").rsplit(":", 1)
-    loop = asyncio.get_running_loop()
-    _, proto = await loop.create_connection(lambda: _RawNats(on_msg), host, int(port))
-    connect = b'{"verbose":false,"pedantic":false,"headers":true,"protocol":1,"name":"bench"}'
-    proto.write(b"CONNECT " + connect + b"\r\n")
-    await proto.sync()
-    return proto
-
-
-def _hpub(subject: bytes, reply: bytes, headers: bytes, payload: bytes) -> bytes:
-    sizes = b"%d %d" % (len(headers), len(headers) + len(payload))
-    return b"HPUB " + subject + b" " + reply + b" " + sizes + b"\r\n" + headers + payload + b"\r\n"
-
-
-def _headers(**fields: str) -> bytes:
-    lines = "".join(f"{k.replace('_', '-')}: {v}\r\n" for k, v in fields.items())
-    return f"NATS/1.0\r\n{lines}\r\n".encode()
-
-
 class _Load:
     """Send `messages` (bytes builders by index) keeping `window` unanswered, or paced at one
     every `interval_ns`; record the latency of each answer (paced: from its planned time)."""
@@ -415,7 +368,7 @@ class _Load:
         if self.answered == self.count:
             self.done.set()
 
-    async def run(self, proto: _RawNats, message: Callable[[int], bytes]) -> None:
+    async def run(self, proto: RawNats, message: Callable[[int], bytes]) -> None:
         i, n = 0, self.count
         t0 = time.perf_counter_ns()
         chunk: list[bytes] = []
@@ -459,7 +412,7 @@ async def _client_rr(args: argparse.Namespace) -> dict[str, Any]:
         )
         for i in range(0, n, per)
     ]
-    headers = _headers(Cift_Account=str(ACCOUNT), Cift_Token=TOKEN)
+    headers = headers_block(Cift_Account=str(ACCOUNT), Cift_Token=TOKEN)
     subject = b"orders." + SYMBOL.encode()
     load = _Load(len(payloads), args.window, per * 1e9 / args.rate if args.rate else 0.0)
     empty = 0
@@ -469,11 +422,11 @@ async def _client_rr(args: argparse.Namespace) -> dict[str, Any]:
         empty += not payload
         load.answer(int(subject[13:]), now)
 
-    proto = await _raw_connect(args.nats, on_msg)
+    proto = await raw_connect(args.nats, on_msg)
     proto.write(b"SUB _INBOX.bench.* 1\r\n")
     await proto.sync()
     t0 = time.perf_counter_ns()
-    await load.run(proto, lambda i: _hpub(subject, b"_INBOX.bench.%d" % i, headers, payloads[i]))
+    await load.run(proto, lambda i: hpub(subject, b"_INBOX.bench.%d" % i, headers, payloads[i]))
     seconds = (time.perf_counter_ns() - t0) / 1e9
     return {
         "orders": n,
@@ -502,9 +455,9 @@ async def _client_js(args: argparse.Namespace) -> dict[str, Any]:
         ident = msg_id(ACCOUNT, cid) if rec[0] == 1 else f"{ACCOUNT}-x{i}"
         if rec[0] == 1:
             new_order_of[cid] = i
-        h = _headers(Cift_Account=str(ACCOUNT), Cift_Token=TOKEN, Nats_Msg_Id=ident)
+        h = headers_block(Cift_Account=str(ACCOUNT), Cift_Token=TOKEN, Nats_Msg_Id=ident)
         frame = encode_requests(rec, bytes(4), [SYMBOL])
-        messages.append(_hpub(subject, b"_INBOX.ack.%d" % i, h, frame))
+        messages.append(hpub(subject, b"_INBOX.ack.%d" % i, h, frame))
     load = _Load(n, args.window, 0.0)
     reported = _Load(len(new_order_of), 1, 0.0)
     published: list[int] = [0] * n
@@ -524,7 +477,7 @@ async def _client_js(args: argparse.Namespace) -> dict[str, Any]:
                     reported.sent_at[reported.answered] = load.sent_at[i]
                     reported.answer(reported.answered, now)
 
-    proto = await _raw_connect(args.nats, on_msg)
+    proto = await raw_connect(args.nats, on_msg)
     proto.write(b"SUB _INBOX.ack.* 1\r\nSUB exec.%d 2\r\n" % ACCOUNT)
     await proto.sync()
     t0 = time.perf_counter_ns()
@@ -550,9 +503,27 @@ def _client_main(args: argparse.Namespace) -> int:
     import uvloop
 
     run = _client_rr if args.client == "rr" else _client_js
-    result = uvloop.run(run(args))
+    with _profiled(args.profile and Path(args.profile) / f"client-{args.client}.prof"):
+        result = uvloop.run(run(args))
     sys.stdout.write(json.dumps(result))
     return 0
+
+
+@contextlib.contextmanager
+def _profiled(path: Path | str | None) -> Any:
+    """cProfile of the block into `path` (nothing when None)."""
+    if not path:
+        yield
+        return
+    import cProfile
+
+    prof = cProfile.Profile()
+    prof.enable()
+    try:
+        yield
+    finally:
+        prof.disable()
+        prof.dump_stats(str(path))
 
 
 def _run_case(
@@ -570,7 +541,7 @@ def _run_case(
         "-m",
         "perf.nats_bench",
         "--client",
-        mode,
+        "rr" if mode == "echo" else mode,
         "--nats",
         url,
         "--orders",
@@ -582,13 +553,17 @@ def _run_case(
         "--seed",
         str(args.seed),
     ] + (["--rate", str(rate)] if rate else [])
+    if args.profile:
+        cmd += ["--profile", args.profile]
 
     async def both() -> dict[str, Any]:
         with tempfile.TemporaryDirectory(prefix="nats-bench-") as tmp:
             ready, done = asyncio.Event(), asyncio.Event()
             stats: dict[str, Any] = {}
             server = asyncio.ensure_future(
-                _serve(url, Path(tmp), not args.no_publish, ready, done, stats)
+                _echo(url, ready, done, stats)
+                if mode == "echo"
+                else _serve(url, Path(tmp), not args.no_publish, ready, done, stats)
             )
             waiting = asyncio.ensure_future(ready.wait())
             await asyncio.wait([waiting, server], return_when=asyncio.FIRST_COMPLETED)
@@ -605,7 +580,9 @@ def _run_case(
             return result
 
     server_cpu = _cpu_of(_SERVER_PID[0]) if _SERVER_PID else 0.0
-    r = uvloop.run(both())
+    prof = args.profile and Path(args.profile) / f"engine-{mode}-{per}.prof"
+    with _profiled(prof):
+        r = uvloop.run(both())
     if _SERVER_PID:
         r["nats_server_cpu_s"] = round(_cpu_of(_SERVER_PID[0]) - server_cpu, 3)
     lat = r.pop("latency_ns")
@@ -639,7 +616,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m perf.nats_bench", description=__doc__.split("\n")[0]
     )
     p.add_argument("--nats", help="NATS URL (default: start a nats-server for the run)")
-    p.add_argument("--mode", choices=("rr", "js", "all"), default="all")
+    p.add_argument(
+        "--mode",
+        choices=("rr", "js", "echo", "all"),
+        default="all",
+        help="echo: the nats-py floor (a callback that only replies), request/reply load",
+    )
     p.add_argument("--orders", type=int, default=200_000)
     p.add_argument("--per-request", type=int, help="rr: orders per request (max 100, paced 1)")
     p.add_argument("--window", type=int, default=64, help="requests / publishes outstanding")
@@ -647,6 +629,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--no-publish", action="store_true", help="engine without NatsPublisher")
     p.add_argument("--json", help="write the results here (perf/_stats.py shape)")
+    p.add_argument(
+        "--profile",
+        help="cProfile the engine side and the client (separate processes) into DIR: "
+        "engine-MODE-K.prof, client-MODE.prof (slower; for finding where the time goes)",
+    )
     p.add_argument("--client", choices=("rr", "js"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.client:
@@ -659,6 +646,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             cases += [("rr", 20_000.0, 1), ("rr", 20_000.0, 20)]
     if args.mode in ("js", "all"):
         cases.append(("js", None, 1))
+    if args.mode == "echo":
+        cases.append(("echo", args.rate, args.per_request or 1))
     results = []
     with tempfile.TemporaryDirectory(prefix="nats-bench-server-") as tmp:
         server = contextlib.nullcontext(args.nats) if args.nats else _nats_server(Path(tmp))

@@ -13,7 +13,9 @@ Targets:
                    per session), over TCP; stopped at the end
   tcp://HOST:PORT  a running daemon; its config must hold the flow's symbols and accounts
                    (--token), and it should start empty for the final-book check (--http)
-  nats://HOST:PORT not available until NATS order entry lands (exit 2)
+  nats://HOST:PORT a running daemon with NATS order entry (services.nats), through that NATS
+                   server: request/reply (--nats-mode rr) or JetStream (--nats-mode js);
+                   config, --token and --http as for tcp:// (perf/replay_nats.py)
 
 Schedule: every message has a planned send time: the recorded times divided by --speed, or
 i / --rate. Latency runs from the planned time to the reply, so stalls are charged to every
@@ -37,7 +39,7 @@ from perf._stats import fmt_ns, write_json
 from perf.flow import Flow, FlowError, read_flow
 from perf.hdr import REPLAY_PERCENTILES, encode, percentile_key, summarize
 from perf.replay_check import check_books
-from perf.replay_engine import decode_flow
+from perf.replay_engine import DecodedFlow, decode_flow
 from perf.replay_match import Outcome, Plan, Tracker
 from perf.replay_replies import RepliesWriter
 
@@ -64,6 +66,7 @@ class Options:
     http: str | None = None
     fsync: str = "none"
     record_replies: str | None = None
+    nats_mode: str = "rr"
 
     def schedule_name(self) -> str:
         if self.max_mode:
@@ -104,12 +107,17 @@ def _plan(flow: Flow, opts: Options, tracker: Tracker) -> Plan:
 def _address(target: str) -> tuple[str, int]:
     host, _, port = target.split("://", 1)[1].rpartition(":")
     if not host or not port.isdigit():
-        raise TargetUnavailable(f"target {target!r}: expected tcp://HOST:PORT")
+        raise TargetUnavailable(f"target {target!r}: expected SCHEME://HOST:PORT")
     return host.strip("[]"), int(port)
 
 
 def _run_target(
-    flow: Flow, opts: Options, tracker: Tracker, plan: Plan, replies: RepliesWriter | None
+    flow: Flow,
+    decoded: DecodedFlow,
+    opts: Options,
+    tracker: Tracker,
+    plan: Plan,
+    replies: RepliesWriter | None,
 ) -> Outcome:
     target = opts.target
     if target == "core":
@@ -123,12 +131,26 @@ def _run_target(
             return replay_inproc.run(flow, tracker, plan, opts.fsync, replies)
         except replay_inproc.PipelineUnavailable as e:
             raise TargetUnavailable(str(e)) from None
-    if target.startswith("nats://"):
-        raise TargetUnavailable(
-            "nats:// is not available until NATS order entry lands (services.nats); "
-            "use tcp://HOST:PORT or daemon"
-        )
     from perf import replay_tcp
+
+    if target.startswith("nats://"):
+        from perf import replay_nats
+
+        _address(target)  # HOST:PORT or TargetUnavailable
+        try:
+            return replay_nats.run(
+                flow,
+                decoded,
+                tracker,
+                plan,
+                target,
+                mode=opts.nats_mode,
+                token=opts.token,
+                http=opts.http,
+                replies=replies,
+            )
+        except replay_tcp.TargetError as e:
+            raise TargetUnavailable(str(e)) from None
 
     if target == "daemon":
         from perf.replay_daemon import TOKEN, DaemonError, DaemonProcess
@@ -205,7 +227,7 @@ def replay(flow: Flow, opts: Options, label: str = "") -> dict[str, Any]:
             },
         )
     try:
-        outcome = _run_target(flow, opts, tracker, plan, replies)
+        outcome = _run_target(flow, decoded, opts, tracker, plan, replies)
     finally:
         if replies is not None:
             replies.close()
@@ -340,8 +362,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--window", type=int, default=10_000, help="--max: most unanswered commands")
     p.add_argument("--batch", type=int, default=16_384, help="most messages sent in one go")
     p.add_argument("--drain-timeout", type=float, default=30.0, help="seconds to wait for replies")
-    p.add_argument("--token", default="perf", help="tcp: logon token ('{account}' = the id)")
-    p.add_argument("--http", help="tcp: the daemon's HTTP HOST:PORT, for the final-book check")
+    p.add_argument(
+        "--token", default="perf", help="tcp, nats: account token ('{account}' = the id)"
+    )
+    p.add_argument(
+        "--http", help="tcp, nats: the daemon's HTTP HOST:PORT, for the final-book check"
+    )
+    p.add_argument(
+        "--nats-mode", choices=["rr", "js"], default="rr", help="nats: request/reply or JetStream"
+    )
     p.add_argument(
         "--fsync", choices=["none", "batch"], default="none", help="inproc, daemon: journal fsync"
     )
@@ -372,6 +401,7 @@ def options_of(args: argparse.Namespace) -> Options:
         http=args.http,
         fsync=args.fsync,
         record_replies=args.record_replies,
+        nats_mode=args.nats_mode,
     )
 
 

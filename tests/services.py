@@ -43,6 +43,7 @@ __all__ = [
     "nats_server",
     "redis_server",
     "require",
+    "subscribed",
     "wait_for",
 ]
 
@@ -63,6 +64,17 @@ async def until(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> An
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+async def subscribed(nc: Any, subject: str, cb: Callable[[Any], Any]) -> Any:
+    """`nc.subscribe(subject, cb=cb)` once the server has the subscription. nats-py's flush()
+    writes its PING straight to the socket while SUB waits in the pending buffer for the flusher
+    task, so one flush() can return before the server has seen SUB; the first flush lets the
+    flusher write SUB (it runs while the PONG is awaited), the second PING follows it."""
+    sub = await nc.subscribe(subject, cb=cb)
+    await nc.flush()
+    await nc.flush()
+    return sub
 
 
 def free_port() -> int:

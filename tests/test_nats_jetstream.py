@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from services import EngineRig, NatsServer, nats_server, until  # noqa: F401
+from services import EngineRig, NatsServer, nats_server, subscribed, until  # noqa: F401
 
 from engine import protocol
 from engine.book import Book, CmdKind, PyBook, Side
@@ -50,8 +50,7 @@ class ExecFeed:
             frames = protocol.split_frames(bytearray(msg.data))
             self.reports.setdefault(account, []).extend(protocol.decode_report(f) for f in frames)
 
-        await rig.client.subscribe("exec.*", cb=on)
-        await rig.client.flush()
+        await subscribed(rig.client, "exec.*", on)
         return self
 
     def kinds(self, account: int) -> list[tuple[str, int]]:

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
-from services import EngineRig, NatsServer, nats_server, until  # noqa: F401
+from services import EngineRig, NatsServer, nats_server, subscribed, until  # noqa: F401
 
 from engine import protocol
 from engine.book import Command, EventKind, Side, cancel, decode_events, encode_command, new_order
@@ -35,8 +35,7 @@ class Collect:
         async def on(msg: Any) -> None:
             self.msgs.append((msg.subject, msg.data, dict(msg.headers or {})))
 
-        await rig.client.subscribe(subject, cb=on)
-        await rig.client.flush()
+        await subscribed(rig.client, subject, on)
         return self
 
     def on(self, subject: str) -> list[bytes]:

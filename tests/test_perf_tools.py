@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 from conftest import REPO, Daemon, wait_until
+from services import NatsServer
 
 from engine import protocol
 from engine.client import Client
@@ -226,9 +227,39 @@ def test_a_target_that_cannot_be_used_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     flow_file = tiny_flow(tmp_path / "f", orders=20)
-    assert replay.main([str(flow_file), "--target", "nats://127.0.0.1:4222"]) == 2
-    assert "not available until NATS order entry lands" in capsys.readouterr().err
+    assert replay.main([str(flow_file), "--target", "nats://127.0.0.1:1"]) == 2
+    assert "cannot connect to NATS at nats://127.0.0.1:1" in capsys.readouterr().err
     assert replay.main([str(flow_file), "--target", "tcp://127.0.0.1:1"]) == 2
+
+
+@pytest.mark.parametrize("mode", ["rr", "js"])
+def test_replay_over_nats_to_a_daemon_answers_every_command_with_the_expected_book(
+    tmp_path: Path, mode: str
+) -> None:
+    flow_file = tiny_flow(tmp_path / "f")
+    flow = read_flow(flow_file)
+    with NatsServer(tmp_path / "nats") as nats:
+        over = {"services": {"nats": True}, "nats": {"url": nats.url}}
+        with DaemonProcess(flow.symbols, flow.sessions, overrides=over) as d:
+            r = replay_json(
+                tmp_path,
+                flow_file,
+                "--target",
+                nats.url,
+                "--nats-mode",
+                mode,
+                "--rate",
+                "5000",
+                "--http",
+                f"{d.host}:{d.http_port}",
+            )
+            assert d.stop() == 0
+    assert r["book_check"]["status"] == "match"
+    assert r["commands"]["answered"] == r["commands"]["timed"] > 0
+    assert r["latency_ns"]["samples"] == r["commands"]["timed"]
+    assert r["replies"]["ack"] == inspect.flow_summary(flow)["types"]["newOrder"]
+    if mode == "js":  # every report is read from exec.<account>, fills too
+        assert r["replies"]["fill"] > 0
 
 
 # ---------------------------------------------------------------- record
