@@ -78,6 +78,10 @@ _SEQ = struct.Struct("<Q")
 _TRADE = int(EventKind.TRADE)
 _CANCELLED = int(EventKind.CANCELLED)
 _LEVEL_KIND = int(EventKind.LEVEL)
+_ADMIN = int(EventKind.ADMIN)
+# Admin actions that change a symbol's trading state (engine/schema/cift.capnp AdminAction).
+_STATES = {6: "halted", 7: "open", 8: "closed"}
+_ADMIN_REC = struct.Struct("<BxBxHxxQ")  # kind, action (reason), code, seq
 # Cancel reasons by value, named as in the schema's CancelReason.
 REASON_NAMES = (
     "none",
@@ -443,7 +447,10 @@ class NatsPublisher:
         for r in batch:
             events = r.events
             if r.symbol < 0:
-                continue  # risk rejects: no market data
+                # risk rejects and trading controls: a symbol's state change is market data
+                if _ADMIN in events[0::EVENT_SIZE]:
+                    self._status(events, r.symbols)
+                continue
             kinds = events[0::EVENT_SIZE]
             if _LEVEL_KIND not in kinds and _TRADE not in kinds and _CANCELLED not in kinds:
                 continue
@@ -478,6 +485,20 @@ class NatsPublisher:
                 f"md.{sym.name}.trades",
                 orjson.dumps({"symbol": sym.name, "boot": self.boot, "trades": ts}),
             )
+
+    def _status(self, events: bytes, symbols: bytes) -> None:
+        """`md.<symbol>.status` for each done halt / open / close among `events`."""
+        for i in range(0, len(events), EVENT_SIZE):
+            kind, action, code, seq = _ADMIN_REC.unpack_from(events, i)
+            state = _STATES.get(action)
+            if kind != _ADMIN or code != 0 or state is None:
+                continue
+            (index,) = struct.unpack_from("<I", symbols, i // EVENT_SIZE * 4)
+            if index >= len(self.symbols):
+                continue
+            name = self.symbols[index].name
+            body = {"symbol": name, "state": state, "cmdSeq": seq, "boot": self.boot}
+            self._queue_md(f"md.{name}.status", orjson.dumps(body))
 
     def republish(self, batch: Sequence[ReportsLike]) -> None:
         """Execution reports of a previous run's journaled commands (engine.nats_republish):

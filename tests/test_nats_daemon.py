@@ -19,7 +19,14 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 from conftest import REPO, Daemon, base_config, merge, toml_dumps
-from services import NatsServer, RedisServer, nats_server, redis_server, until  # noqa: F401
+from services import (  # noqa: F401
+    NatsServer,
+    RedisServer,
+    nats_server,
+    redis_server,
+    subscribed,
+    until,
+)
 
 from engine import protocol
 from engine.book import PyBook, Side
@@ -365,6 +372,37 @@ async def test_metrics_count_nats_entry_publishing_and_redis_including_outages(
         (d.data_dir / "daemon.json").unlink(missing_ok=True)
         d = start(tmp_path / "d", nats_overrides(nats_server.url, redis_url))
         assert m("cift_nats_exec_republished_total") == 0  # a clean stop published everything
+    finally:
+        await nc.close()
+        d.stop()
+
+
+async def test_symbol_state_changes_are_published_as_market_data(
+    nats_server: NatsServer,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A halt / open / close (a trading control, docs/risk.md) goes out on md.<symbol>.status
+    with the control's sequence number."""
+    accounts = base_config(tmp_path)["accounts"] + [{"id": 100, "token": "t100", "admin": True}]
+    d = start(tmp_path / "d", {**nats_overrides(nats_server.url), "accounts": accounts})
+    nc = await connect(nats_server.url, "test")
+    got: list[dict[str, Any]] = []
+
+    async def on_status(msg: Any) -> None:
+        got.append(orjson.loads(msg.data))
+
+    try:
+        await subscribed(nc, "md.AAPL.status", on_status)
+        admin = await d.client(100)
+        halt = await admin.admin("haltSymbol", symbol="AAPL")
+        reopen = await admin.admin("openSymbol", symbol="AAPL")
+        refused = await admin.admin("closeSymbol", symbol="NOPE")
+        assert (halt.code, reopen.code, refused.code) == (0, 0, 2001)
+        await until(lambda: len(got) >= 2, "two status messages", 10)
+        assert [(m["symbol"], m["state"], m["cmdSeq"]) for m in got] == [
+            ("AAPL", "halted", halt.cmd_seq),
+            ("AAPL", "open", reopen.cmd_seq),
+        ]
     finally:
         await nc.close()
         d.stop()
