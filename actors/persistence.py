@@ -40,6 +40,7 @@ from engine.recovery import (
     meta_section,
     prune_journal,
 )
+from engine.retention import retention_floor, sink_marks
 from engine.snapshot import Snapshot, list_snapshots, prune, write_snapshot
 from engine.wire import JOURNAL_ENTRY_SIZE
 
@@ -252,7 +253,11 @@ class Snapshotter:
         persistence: PersistenceActor,
         last_seq: int,
         prune_journal: bool = True,
+        sink_retention_max: int = 0,
     ) -> None:
+        self.data_dir = data_dir
+        self.sink_retention_max = sink_retention_max
+        self.retention_exceeded = 0  # prunes that went past what a sink has applied
         self.dir = data_dir / SNAPSHOT_DIR
         self.journal_dir = data_dir / JOURNAL_DIR
         self.symbols = list(symbols)
@@ -293,9 +298,15 @@ class Snapshotter:
         """Worker thread: the file, then what it makes redundant."""
         start = time.perf_counter()
         path = write_snapshot(self.dir, snap)
-        prune(self.dir, self.keep)
+        floor = self._sink_floor(snap.seq)
+        prune(self.dir, self.keep, floor)
         kept = list_snapshots(self.dir)
-        removed = prune_journal(self.journal_dir, kept[0][0]) if kept and self.prune_journal else []
+        removed: list[Path] = []
+        if kept and self.prune_journal:
+            covered = kept[0][0]
+            if floor is not None and covered > floor:
+                covered = 0  # no snapshot at or below the slowest sink: keep the whole journal
+            removed = prune_journal(self.journal_dir, covered)
         log.info(
             "snapshot %s: seq %d, %d bytes, %.3f s; %d journal files pruned",
             path.name,
@@ -304,6 +315,25 @@ class Snapshotter:
             time.perf_counter() - start,
             len(removed),
         )
+
+    def _sink_floor(self, head: int) -> int | None:
+        """Worker thread: the seq the slowest sink follower has applied (bounded), or None
+        without sinks (engine/retention.py)."""
+        marks = sink_marks(self.data_dir)
+        if not marks:
+            return None
+        floor, lost = retention_floor(marks, head, self.sink_retention_max)
+        if lost:
+            self.retention_exceeded += 1
+            log.error(
+                "journal pruning goes past what sinks have applied (%s): more than "
+                "journal.sink_retention_max_commands = %d behind seq %d; they will stop and "
+                "must be re-seeded (docs/sinks.md)",
+                ", ".join(f"{n} at {marks[n]}" for n in lost),
+                self.sink_retention_max,
+                head,
+            )
+        return floor
 
     def _stored(self, cut: _Cut, job: asyncio.Future[None]) -> None:
         self.pending = None

@@ -157,6 +157,9 @@ class JournalConfig:
     snapshot_interval_s: float = _check(_range(0), 300.0)
     snapshots_keep: int = _check(_range(1, 1000), 2)
     prune_journal: bool = True
+    # Journal kept for sink followers (docs/sinks.md): at most this many commands behind the
+    # head; past it a lagging sink loses data (error log + metric). 0: no bound.
+    sink_retention_max_commands: int = _check(_range(0), 50_000_000)
 
     @property
     def policy(self) -> str:

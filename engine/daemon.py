@@ -154,6 +154,7 @@ class Engine:
             self.persistence,
             snapshot_seq,
             j.prune_journal,
+            j.sink_retention_max_commands,
         )
         if self.risk_engine is not None:
             self.snapshots.static_sections[RISK_CONFIG_SECTION] = self._risk_config

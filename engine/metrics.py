@@ -137,6 +137,11 @@ class _EngineCollector(Collector):
             "Sequence number of the newest snapshot",
             value=e.snapshots.last_seq,
         )
+        yield CounterMetricFamily(
+            "cift_journal_sink_retention_exceeded",
+            "Journal prunes that went past what a sink follower had applied (it lost data)",
+            value=e.snapshots.retention_exceeded,
+        )
         depth = GaugeMetricFamily("cift_queue_depth", "Records queued", labels=["actor"])
         cap = GaugeMetricFamily(
             "cift_queue_capacity", "Inbox capacity in records", labels=["actor"]

@@ -18,6 +18,7 @@ from conftest import REPO, Daemon, wait_until
 from engine import protocol
 from engine.client import Client
 from engine.recovery import journal_files
+from engine.retention import write_sink_mark
 from engine.snapshot import list_snapshots
 
 NO_CLOCK: dict[str, Any] = {"clock": {"advance_interval_ms": 0}}  # only the test's commands
@@ -99,6 +100,59 @@ async def test_periodic_snapshots_are_consistent_and_prune_the_journal(
     assert d2.stop() == 0
     log = d2.log_file.read_text()
     assert "snapshot seq" in log and "stopped cleanly" in log
+
+
+async def test_journal_pruning_keeps_what_a_sink_follower_still_needs(
+    start_daemon: Callable[..., Daemon],
+) -> None:
+    """A follower that applied through seq 10 needs a snapshot at or below 10 and the journal
+    after it: pruning keeps both until the follower's mark moves on (engine/retention.py)."""
+    journal = {
+        "snapshot_every_commands": 500,
+        "snapshot_interval_s": 0.0,
+        "roll_bytes": 65536,
+        "snapshots_keep": 1,
+        "sink_retention_max_commands": 0,
+    }
+    d = start_daemon({"journal": journal, **NO_CLOCK})
+    write_sink_mark(d.data_dir, "main-postgres", 10)
+    c = await d.client(1)
+    for n in range(4):
+        await send_and_ack(d, 500, 1 + n * 500, c)
+        wait_until(lambda n=n: d.json("/status")["journal"]["snapshots_written"] > n, 20, "snap")
+    snaps = [seq for seq, _ in list_snapshots(d.data_dir / "snapshots")]
+    assert min(snaps) <= 10 and max(snaps) >= 2000, snaps  # the follower's + the newest
+    assert journal_files(d.data_dir / "journal")[0][0] <= 11
+    # The follower catches up: the next snapshot prunes what nobody needs any more.
+    applied = d.json("/status")["durable_seq"]
+    write_sink_mark(d.data_dir, "main-postgres", applied)
+    await send_and_ack(d, 500, 2001, c)
+    wait_until(lambda: d.json("/status")["journal"]["snapshots_written"] > 4, 20, "snapshot")
+    wait_until(lambda: journal_files(d.data_dir / "journal")[0][0] > 11, 10, "pruned")
+    snaps = [seq for seq, _ in list_snapshots(d.data_dir / "snapshots")]
+    assert min(snaps) <= applied < max(snaps) and len(snaps) == 2, snaps
+    assert journal_files(d.data_dir / "journal")[0][0] <= min(snaps) + 1
+    assert d.metric("cift_journal_sink_retention_exceeded_total") == 0
+
+
+async def test_a_sink_beyond_the_retention_bound_is_pruned_past_loudly(
+    start_daemon: Callable[..., Daemon],
+) -> None:
+    journal = {
+        "snapshot_every_commands": 500,
+        "snapshot_interval_s": 0.0,
+        "roll_bytes": 65536,
+        "snapshots_keep": 1,
+        "sink_retention_max_commands": 1000,
+    }
+    d = start_daemon({"journal": journal, **NO_CLOCK})
+    write_sink_mark(d.data_dir, "stuck", 0)
+    c = await d.client(1)
+    for n in range(4):
+        await send_and_ack(d, 500, 1 + n * 500, c)
+    wait_until(lambda: d.metric("cift_journal_sink_retention_exceeded_total") >= 1, 20, "alarm")
+    assert "journal pruning goes past what sinks have applied (stuck at 0)" in d.log()
+    wait_until(lambda: journal_files(d.data_dir / "journal")[0][0] > 1, 10, "pruned anyway")
 
 
 @pytest.mark.parametrize("policy", ["interval", "none"])

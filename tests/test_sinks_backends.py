@@ -23,6 +23,7 @@ from test_sinks_convert import (
 from engine._native import JournalWriter
 from engine.book import EventKind, decode_events
 from engine.recovery import JOURNAL_DIR, KIND_COMMANDS
+from engine.retention import sink_marks
 from engine.sinks import ClickHouseBackend, Converter, Sink, SinkMetrics
 from engine.sinks.backend import Backend
 from engine.sinks.migrations import migrations
@@ -231,6 +232,8 @@ async def test_a_follower_killed_mid_batch_restarts_without_loss_or_duplicates(
     second = Follower(tmp_path, config, db_dsn, 2)
     second.wait_for(lambda t: f"applied through seq {last_seq}" in t, "the catch-up")
     assert second.finish(signal.SIGTERM) == 0
+    # It told the daemon's journal pruning how far it got (engine/retention.py).
+    assert list(sink_marks(tmp_path / "data").values()) == [last_seq]
 
     orders, trades = 0, set()
     for b in ReplayBooks(symbols).apply(entries):
@@ -246,3 +249,21 @@ async def test_a_follower_killed_mid_batch_restarts_without_loss_or_duplicates(
         ),
     )
     assert tuple(int(v) for v in got[0]) == (orders, len(trades), len(trades))
+
+
+async def test_a_follower_whose_journal_was_pruned_past_it_stops_with_a_clear_error(
+    db_dsn: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The daemon gave up on it (journal.sink_retention_max_commands): no retrying forever, a
+    non-zero exit naming the cause (docs/sinks.md)."""
+    entries = synthetic_journal(2, 6_000, seed=3)
+    config, _symbols = write_journal(tmp_path / "data", entries)
+    files = sorted((tmp_path / "data" / JOURNAL_DIR).glob("*.cjl"))
+    assert len(files) > 1
+    files[0].unlink()  # pruned, and no snapshot covers seq 1
+    f = Follower(tmp_path, config, db_dsn, 1)
+    code = f.proc.wait(60)
+    f.log.close()
+    assert code == 1, f.text()
+    assert "pruned past" in f.text()

@@ -11,7 +11,7 @@ from engine.sinks.convert import BatchError, Converter, Flush, Outcome
 from engine.sinks.metrics import SinkMetrics
 from engine.sinks.postgres import PostgresBackend
 from engine.sinks.records import SinkBatch
-from engine.sinks.runner import CatchUp, Sink, retention_floor
+from engine.sinks.runner import CatchUp, Sink
 from engine.sinks.tail import JournalHead, ReplayBooks, replay, tail_journal
 
 __all__ = [
@@ -30,6 +30,5 @@ __all__ = [
     "SinkMetrics",
     "SinkState",
     "replay",
-    "retention_floor",
     "tail_journal",
 ]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -35,6 +36,7 @@ from typing import Any
 import orjson
 
 from engine import config as cfg
+from engine.retention import write_sink_mark
 from engine.sinks import reports
 from engine.sinks.backend import Backend
 from engine.sinks.clickhouse import ClickHouseBackend
@@ -228,6 +230,7 @@ async def _sink_run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     tasks = [s.start() for s in sinks]
     waiter = asyncio.ensure_future(stop.wait())
+    marks = asyncio.ensure_future(_publish_marks(data_dir, args.name, sinks))
     await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
     failed = any(t.done() and not t.cancelled() and t.exception() for t in tasks)
     for s in sinks:
@@ -237,8 +240,30 @@ async def _sink_run(args: argparse.Namespace) -> int:
             await s.stop()
         if isinstance(s.backend, ClickHouseBackend):
             s.backend.shutdown()
+    marks.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await marks
+    _write_marks(data_dir, args.name, sinks, {})
     waiter.cancel()
     return 1 if failed else 0
+
+
+def _write_marks(data_dir: Path, name: str, sinks: list[Sink], last: dict[str, int]) -> None:
+    """Publish each sink's applied seq for the daemon's journal pruning (engine/retention.py),
+    when it moved."""
+    for s in sinks:
+        key = f"{name}-{s.backend.name}"
+        seq = s.applied()[0]
+        if last.get(key) != seq:
+            write_sink_mark(data_dir, key, seq)
+            last[key] = seq
+
+
+async def _publish_marks(data_dir: Path, name: str, sinks: list[Sink]) -> None:
+    last: dict[str, int] = {}
+    while True:
+        _write_marks(data_dir, name, sinks, last)
+        await asyncio.sleep(0.5)
 
 
 _RUN: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, int]]] = {

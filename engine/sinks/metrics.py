@@ -5,7 +5,7 @@ cift_sink_lag_sequences, cift_sink_lag_seconds: how far the database is behind t
 cift_sink_rows_total (table), cift_sink_flushes_total, cift_sink_errors_total,
 cift_sink_dropped_batches_total (live batches refused by a full inbox: caught up later),
 cift_sink_gaps_total, cift_sink_catchups_total; cift_sink_retention_exceeded: 1 while the journal
-is pruned past what the sink has applied (see `runner.retention_floor`).
+is pruned past what the sink has applied (engine/retention.py; the sink then stops).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from actors.base import Inbox, Lifecycle, State
@@ -33,8 +33,9 @@ from engine.sinks.convert import BatchError, Converter, Flush, Outcome
 from engine.sinks.metrics import SinkMetrics
 from engine.sinks.migrations import MigrationError
 from engine.sinks.records import SinkBatch
+from engine.sinks.tail import JournalPruned
 
-__all__ = ["CatchUp", "Sink", "retention_floor"]
+__all__ = ["CatchUp", "Sink"]
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +43,6 @@ CatchUp = Callable[[int], AsyncIterator[SinkBatch | None]]
 """`source(start_after_seq)`: every symbol's batches from start_after_seq on (None = idle)."""
 
 
-def retention_floor(applied: Iterable[int], head_seq: int, max_retained: int) -> tuple[int, bool]:
-    """How far the journal may be pruned: up to the lowest seq every sink has applied, but never
-    keeping more than `max_retained` sequences (0 = no bound) behind `head_seq`. Returns
-    (floor, exceeded): `exceeded` means a sink will lose data — alarm loudly."""
-    low = min(applied, default=head_seq)
-    if max_retained > 0 and head_seq - low > max_retained:
-        return head_seq - max_retained, True
-    return low, False
 
 
 class Sink(Lifecycle):
@@ -163,6 +156,9 @@ class Sink(Lifecycle):
                         break
                     delay = self.retry_s[0]
                 except (BatchError, MigrationError):
+                    raise
+                except JournalPruned:
+                    self.metrics.retention_exceeded.labels(self.backend.name).set(1)
                     raise
                 except Exception as e:  # the database or its driver: reconnect and retry
                     await self._failed(e, delay)

@@ -38,6 +38,7 @@ from engine.wire import ALL_SYMBOLS, JOURNAL_ENTRY_SIZE
 __all__ = [
     "ENTRY_DTYPE",
     "JournalHead",
+    "JournalPruned",
     "ReplayBooks",
     "SymbolSpec",
     "replay",
@@ -105,6 +106,11 @@ def _journal_files(jdir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+class JournalPruned(ValueError):
+    """The journal no longer holds what the sink needs (pruned past its checkpoint, beyond
+    journal.sink_retention_max_commands): the sink stops; re-seed it (docs/sinks.md)."""
+
+
 def start_books(data_dir: Path, symbols: Sequence[SymbolSpec], start_after: int) -> ReplayBooks:
     """Books at the newest readable snapshot covering at most `start_after` (empty books at
     seq 0 without one); raises ValueError when the journal no longer holds the commands after
@@ -130,7 +136,7 @@ def start_books(data_dir: Path, symbols: Sequence[SymbolSpec], start_after: int)
     base = books.through[0] if books.through else 0
     files = _journal_files(data_dir / JOURNAL_DIR)
     if files and files[0][0] > base + 1:
-        raise ValueError(
+        raise JournalPruned(
             f"{data_dir / JOURNAL_DIR}: the journal starts at seq {files[0][0]}, but the sink "
             f"needs seq {base + 1} on (its checkpoint is seq {start_after}, no snapshot covers "
             "the gap): the journal was pruned past it"
@@ -178,7 +184,7 @@ class _Cursor:
             if end <= self.next_seq:
                 continue
             if first > self.next_seq:
-                raise ValueError(
+                raise JournalPruned(
                     f"{self.jdir}: the journal has no seq {self.next_seq} (next record starts "
                     f"at {first}): pruned past the sink's position"
                 )
