@@ -33,6 +33,7 @@ class GatewayCode(IntEnum):
     LOGOUT = 1013
     UNSUPPORTED_VERSION = 1014
     TRUNCATED_FRAME = 1015
+    NOT_ADMIN = 1016
 
 
 class RiskCode(IntEnum):
@@ -61,6 +62,9 @@ class RiskCode(IntEnum):
     DUPLICATE_CLIENT_ID = 2020
     AMEND_UNACKNOWLEDGED = 2021
     ORDER_ID_IN_USE = 2022
+    CONTROLS_NEED_RISK = 2023
+    BAD_ADMIN = 2024
+    BAD_LIMIT_VALUE = 2025
 
 
 def text(code: int) -> str:

@@ -130,8 +130,8 @@ def stop_limit(side: int, stop: int, price: int, qty: int, account: int = 1) -> 
 # --- codes ---------------------------------------------------------------------------------------
 
 
-def test_every_risk_code_from_2001_to_2022_has_a_text() -> None:
-    assert sorted(RISK_REJECT_TEXTS) == list(range(2001, 2023))
+def test_every_risk_code_from_2001_to_2025_has_a_text() -> None:
+    assert sorted(RISK_REJECT_TEXTS) == list(range(2001, 2026))
     for code, text in RISK_REJECT_TEXTS.items():
         assert risk_reject_text(code) == text
     assert risk_reject_text(2012) == "limit price outside the price band"
