@@ -33,6 +33,8 @@ class WireDecoder:
         control message the walk stopped at, framing error (code, text))."""
     @property
     def max_frame(self) -> int: ...
+    def set_fast_path(self, on: bool) -> None:
+        """Template decoding of standard-layout trading messages on (default) or off."""
     def stats(self) -> dict[str, int | dict[int, int]]: ...
 
 @final

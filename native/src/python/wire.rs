@@ -101,6 +101,12 @@ impl PyWireDecoder {
         self.inner.max_frame()
     }
 
+    /// Turn the template fast path for standard-layout trading messages on (the default) or
+    /// off (every frame through the full Cap'n Proto reader: same results, slower).
+    fn set_fast_path(&mut self, on: bool) {
+        self.inner.set_fast_path(on);
+    }
+
     /// Cumulative counters: frames, bytes, messages by type, rejects by code.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let s = self.inner.stats();
@@ -112,6 +118,7 @@ impl PyWireDecoder {
         d.set_item("replace", s.replaces)?;
         d.set_item("mass_cancel", s.mass_cancels)?;
         d.set_item("admin", s.admins)?;
+        d.set_item("fast_path", s.fast_path)?;
         d.set_item("logon", s.logons)?;
         d.set_item("heartbeat", s.heartbeats)?;
         d.set_item("logout", s.logouts)?;

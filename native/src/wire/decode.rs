@@ -15,6 +15,7 @@ use rustc_hash::FxHashMap;
 
 use super::cift_capnp::{admin, cancel, client_message, mass_cancel, new_order, replace};
 use super::codes::GatewayCode;
+use super::fast::FastPath;
 use super::{enum_byte, Control, ADMIN_SYMBOL, ALL_SYMBOLS, NO_SYMBOL};
 use crate::types::{CmdKind, Command, Event, EventKind, FLAG_POST_ONLY};
 
@@ -83,6 +84,8 @@ pub struct DecoderStats {
     pub replaces: u64,
     pub mass_cancels: u64,
     pub admins: u64,
+    /// Trading messages decoded by the template fast path (`fast.rs`).
+    pub fast_path: u64,
     pub logons: u64,
     pub heartbeats: u64,
     pub logouts: u64,
@@ -101,6 +104,9 @@ pub struct Decoder {
     max_frame: usize,
     options: ReaderOptions,
     stats: DecoderStats,
+    /// Template decoding of standard-layout trading messages (`fast.rs`); None: always the
+    /// full reader.
+    fast: Option<FastPath>,
 }
 
 enum Parsed {
@@ -126,7 +132,9 @@ impl Decoder {
         // (re-reading the same pointer), which still bounds a hostile message's cost.
         options.traversal_limit_in_words(Some(max_frame / 8 * 4 + 64));
         options.nesting_limit(16);
+        let fast = Some(FastPath::new(&names));
         Decoder {
+            fast,
             symbols: table,
             names,
             last: AtomicU32::new(0),
@@ -138,6 +146,12 @@ impl Decoder {
 
     pub fn stats(&self) -> DecoderStats {
         self.stats
+    }
+
+    /// Turn the template fast path on or off (off: every frame takes the full reader; the
+    /// results are the same, only slower).
+    pub fn set_fast_path(&mut self, on: bool) {
+        self.fast = on.then(|| FastPath::new(&self.names));
     }
 
     pub fn max_frame(&self) -> usize {
@@ -180,7 +194,12 @@ impl Decoder {
             pos += FRAME_HEADER + len;
             self.stats.frames += 1;
             self.stats.bytes += (FRAME_HEADER + len) as u64;
-            let parsed = self.parse(frame, account, admin).unwrap_or_else(|_| {
+            let fast = self.fast.as_mut().and_then(|f| f.decode(frame));
+            let parsed = match fast {
+                Some((cmd, symbol)) => self.fast_parsed(cmd, symbol, account),
+                None => self.parse(frame, account, admin),
+            };
+            let parsed = parsed.unwrap_or_else(|_| {
                 Parsed::Reject(
                     GatewayCode::MalformedMessage,
                     Command {
@@ -209,6 +228,17 @@ impl Decoder {
             }
         }
         out.consumed = pos;
+    }
+
+    /// A command the fast path decoded: counted and checked as `parse` would.
+    fn fast_parsed(&mut self, cmd: Command, symbol: u32, account: u64) -> capnp::Result<Parsed> {
+        self.stats.fast_path += 1;
+        match CmdKind::from_u8(cmd.kind) {
+            Some(CmdKind::New) => self.stats.new_orders += 1,
+            Some(CmdKind::Cancel) => self.stats.cancels += 1,
+            _ => self.stats.replaces += 1,
+        }
+        Ok(Self::trading(Command { account, ..cmd }, symbol))
     }
 
     fn count_reject(&mut self, code: GatewayCode) {

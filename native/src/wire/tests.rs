@@ -402,3 +402,152 @@ proptest! {
         prop_assert!(out.consumed <= buf.len());
     }
 }
+
+// ---------------------------------------------------------------- the template fast path
+
+type Walk = (Vec<u8>, Vec<u8>, Vec<u8>, usize);
+
+/// `buf` through a decoder with the fast path and one without: (commands, symbols, rejects,
+/// consumed) of each.
+fn both_paths(buf: &[u8], account: u64) -> [Walk; 2] {
+    both_paths_counted(buf, account).map(|(w, _)| w)
+}
+
+/// `both_paths` with each decoder's count of fast-path decodes.
+fn both_paths_counted(buf: &[u8], account: u64) -> [(Walk, u64); 2] {
+    [true, false].map(|fast| {
+        let mut d = Decoder::new(&["AAPL", "MSFT", "BTC-USD", "A"], MAX_FRAME);
+        d.set_fast_path(fast);
+        let mut out = Decoded::default();
+        let mut all = (Vec::new(), Vec::new(), Vec::new(), 0);
+        let mut pos = 0;
+        loop {
+            d.decode(&buf[pos..], account, &mut out);
+            all.0.extend_from_slice(&out.commands);
+            all.1.extend_from_slice(&out.symbols);
+            all.2.extend_from_slice(&out.rejects);
+            pos += out.consumed;
+            if out.control.is_none() || out.consumed == 0 {
+                break;
+            }
+        }
+        all.3 = pos;
+        (all, d.stats().fast_path)
+    })
+}
+
+#[test]
+fn the_fast_path_has_a_template_for_every_trading_kind_and_symbol() {
+    let names: Vec<Box<[u8]>> = ["AAPL", "MSFT", "BTC-USD", "A"]
+        .iter()
+        .map(|s| s.as_bytes().into())
+        .collect();
+    assert_eq!(super::fast::FastPath::new(&names).templates(), 3 * 4);
+}
+
+#[test]
+fn the_fast_path_decodes_what_the_full_reader_decodes() {
+    let mut full = new_order(9, 2, 12_345, 77);
+    full.ord_type = 4;
+    full.tif = 3;
+    full.stp = 2;
+    full.flags = crate::types::FLAG_POST_ONLY;
+    full.stop_price = 12_000;
+    full.display_qty = 7;
+    full.expire_ts = 1 << 62;
+    full.stp_group = u64::MAX;
+    let cancel = Command {
+        kind: CmdKind::Cancel as u8,
+        order_id: 5,
+        client_id: 6,
+        ..Command::default()
+    };
+    let amend = Command {
+        kind: CmdKind::Amend as u8,
+        order_id: 5,
+        price: -1,
+        qty: i64::MIN,
+        ..Command::default()
+    };
+    let buf = frames(&[
+        (full, "BTC-USD"),
+        (cancel, "A"),
+        (amend, "MSFT"),
+        (full, "NOPE"),
+        (cancel, ""),
+    ]);
+    let [(fast, hits), (slow, none)] = both_paths_counted(&buf, 7);
+    assert_eq!(fast, slow);
+    assert_eq!(
+        (hits, none),
+        (3, 0),
+        "the known symbols' frames took the fast path"
+    );
+    let cmds: Vec<Command> = fast
+        .0
+        .chunks_exact(COMMAND_SIZE)
+        .filter_map(Command::decode)
+        .collect();
+    assert_eq!(cmds[0], Command { account: 7, ..full });
+    assert_eq!(
+        cmds[2],
+        Command {
+            account: 7,
+            ..amend
+        }
+    );
+    // Not logged on: the same rejects either way.
+    let [fast, slow] = both_paths(&buf, 0);
+    assert_eq!(fast, slow);
+    assert_eq!(fast.2.len(), 5 * EVENT_SIZE);
+}
+
+proptest! {
+    #[test]
+    fn fast_and_full_reader_agree_on_any_fields(
+        kind in prop_oneof![Just(CmdKind::New), Just(CmdKind::Cancel), Just(CmdKind::Amend)],
+        enums in proptest::array::uniform4(0u8..6),
+        post_only in any::<bool>(),
+        words in proptest::array::uniform8(any::<u64>()),
+        symbol in prop_oneof![Just("AAPL"), Just("MSFT"), Just("BTC-USD"), Just("A"), Just("ZZ")],
+    ) {
+        let c = Command {
+            kind: kind as u8,
+            side: enums[0],
+            ord_type: enums[1],
+            tif: enums[2],
+            stp: enums[3],
+            flags: if post_only { crate::types::FLAG_POST_ONLY } else { 0 },
+            order_id: words[0],
+            client_id: words[1],
+            price: words[2] as i64,
+            stop_price: words[3] as i64,
+            qty: words[4] as i64,
+            display_qty: words[5] as i64,
+            expire_ts: words[6],
+            stp_group: words[7],
+            ..Command::default()
+        };
+        let buf = frames(&[(c, symbol)]);
+        let [fast, slow] = both_paths(&buf, 3);
+        prop_assert_eq!(fast, slow);
+    }
+
+    #[test]
+    fn fast_and_full_reader_agree_on_corrupted_frames(
+        flips in proptest::collection::vec((0usize..400, any::<u8>()), 1..6),
+    ) {
+        let amend = Command { kind: CmdKind::Amend as u8, order_id: 1, qty: 5, ..Command::default() };
+        let mut buf = frames(&[(new_order(1, 1, 100, 10), "AAPL"), (amend, "MSFT")]);
+        let len = buf.len();
+        for (i, b) in flips {
+            // keep the length prefixes: a broken one ends the walk the same way on both paths
+            let i = i % len;
+            if i >= 4 && !(len / 2..len / 2 + 4).contains(&i) {
+                buf[i] = b;
+            }
+        }
+        let [fast, slow] = both_paths(&buf, 3);
+        prop_assert_eq!(fast, slow);
+    }
+}
