@@ -313,17 +313,16 @@ impl Command {
     /// Append this command's record to `out`.
     #[inline]
     pub fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[
+        let mut rec = [0u8; COMMAND_SIZE];
+        rec[..6].copy_from_slice(&[
             self.kind,
             self.side,
             self.ord_type,
             self.tif,
             self.stp,
             self.flags,
-            0,
-            0,
         ]);
-        for v in [
+        let words = [
             self.seq,
             self.ts,
             self.order_id,
@@ -335,9 +334,11 @@ impl Command {
             self.display_qty as u64,
             self.expire_ts,
             self.stp_group,
-        ] {
-            out.extend_from_slice(&v.to_le_bytes());
+        ];
+        for (chunk, w) in rec[8..].chunks_exact_mut(8).zip(words) {
+            chunk.copy_from_slice(&w.to_le_bytes());
         }
+        out.extend_from_slice(&rec);
     }
 }
 
