@@ -5,7 +5,7 @@ use super::{
     MAX_PAYLOAD,
 };
 use std::fs::{File, OpenOptions};
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{IoSlice, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// Appends records to the newest journal file of a directory, rolling to a new file once the
@@ -20,7 +20,6 @@ pub struct JournalWriter {
     next_seq: u64,
     /// Bytes written since the last sync.
     dirty: bool,
-    scratch: Vec<u8>,
 }
 
 impl JournalWriter {
@@ -44,7 +43,6 @@ impl JournalWriter {
                     size,
                     next_seq,
                     dirty: false,
-                    scratch: Vec::new(),
                 };
                 if size < FILE_HEADER_SIZE as u64 {
                     // A file whose header never made it to disk holds nothing: start it again.
@@ -68,7 +66,6 @@ impl JournalWriter {
                     size: FILE_HEADER_SIZE as u64,
                     next_seq,
                     dirty: false,
-                    scratch: Vec::new(),
                 })
             }
         }
@@ -104,14 +101,10 @@ impl JournalWriter {
         if self.size >= self.roll_bytes && self.size > FILE_HEADER_SIZE as u64 {
             self.roll()?;
         }
-        self.scratch.clear();
-        self.scratch
-            .extend_from_slice(&record_header(kind, 0, first_seq, count, payload));
-        self.scratch.extend_from_slice(payload);
-        self.file
-            .write_all(&self.scratch)
-            .map_err(io_err(&self.path))?;
-        self.size += self.scratch.len() as u64;
+        let header = record_header(kind, 0, first_seq, count, payload);
+        // One writev of header + payload: no copy of the payload into a buffer of ours.
+        write_both(&mut self.file, &header, payload).map_err(io_err(&self.path))?;
+        self.size += (header.len() + payload.len()) as u64;
         self.next_seq = first_seq + u64::from(count);
         self.dirty = true;
         Ok(())
@@ -160,4 +153,22 @@ pub fn sync_dir(dir: &Path) -> Result<(), JournalError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err(dir))
+}
+
+/// Write all of `a` then all of `b` (vectored; partial writes continue where they stopped).
+fn write_both(file: &mut File, a: &[u8], b: &[u8]) -> std::io::Result<()> {
+    let mut done = 0usize;
+    let total = a.len() + b.len();
+    while done < total {
+        let n = if done < a.len() {
+            file.write_vectored(&[IoSlice::new(&a[done..]), IoSlice::new(b)])?
+        } else {
+            file.write(&b[done - a.len()..])?
+        };
+        if n == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::WriteZero));
+        }
+        done += n;
+    }
+    Ok(())
 }
