@@ -22,11 +22,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from engine.codes import stage
+from engine.histogram import HistogramCollector
 from engine.metrics_nats import ServicesCollector
 
 if TYPE_CHECKING:
@@ -161,26 +162,24 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.batch_size = Histogram(
-            "cift_batch_size",
-            "Records per actor batch",
-            ["actor"],
-            buckets=_BATCH_BUCKETS,
-            registry=r,
+        # Observed once per batch (at idle, once per order): plain-Python buckets exported at
+        # scrape time, a fraction of a microsecond each (engine/histogram.py).
+        self.batch_size = HistogramCollector(
+            "cift_batch_size", "Records per actor batch", _BATCH_BUCKETS, ["actor"]
         )
-        self.e2e_latency = Histogram(
+        self.e2e_latency = HistogramCollector(
             "cift_e2e_latency_seconds",
             "Receive to reply written; one observation per publishing batch, from the earliest "
             "receive in the batch",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            _LATENCY_BUCKETS,
         )
-        self.fsync = Histogram(
+        self.fsync = HistogramCollector(
             "cift_journal_fsync_seconds",
             "Journal fdatasync time, one observation per fsync (per batch under fsync=always)",
-            buckets=_LATENCY_BUCKETS,
-            registry=r,
+            _LATENCY_BUCKETS,
         )
+        for h in (self.batch_size, self.e2e_latency, self.fsync):
+            r.register(h)
         self.disconnects = Counter(
             "cift_session_disconnects", "Sessions ended, by reason", ["reason"], registry=r
         )
@@ -196,9 +195,9 @@ class Metrics:
         self._engine = _EngineCollector(engine)
         self.registry.register(self._engine)
         for a in engine.actors():
-            a.on_batch = self.batch_size.labels(actor=a.name).observe
-        engine.publishing.on_latency = self.e2e_latency.observe
-        engine.persistence.on_fsync = self.fsync.observe
+            a.on_batch = self.batch_size.labels(a.name).observe
+        engine.publishing.on_latency = self.e2e_latency.labels().observe
+        engine.persistence.on_fsync = self.fsync.labels().observe
         engine.gateway.on_disconnect = lambda reason: self.disconnects.labels(reason=reason).inc()
 
     def bind_services(self, services: Services) -> None:
