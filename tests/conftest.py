@@ -245,6 +245,10 @@ _OPEN_CLIENTS: list[Client] = []
 
 @pytest.fixture
 async def _close_clients() -> AsyncIterator[None]:
+    # Clients a test opened without this fixture belong to an event loop that is gone: a test
+    # must not inherit them (closing them here would fail). Tests that use `Daemon.client`
+    # request this fixture (directly or through `start_daemon` / `daemon`).
+    _OPEN_CLIENTS.clear()
     yield
     while _OPEN_CLIENTS:
         await _OPEN_CLIENTS.pop().close()

@@ -30,6 +30,7 @@ from services import (  # noqa: F401
 
 from engine import protocol
 from engine.book import PyBook, Side
+from engine.client import Client
 from engine.nats_entry import HEADER_ACCOUNT, HEADER_TOKEN, msg_id
 from engine.nats_publish import connect
 
@@ -391,9 +392,9 @@ async def test_symbol_state_changes_are_published_as_market_data(
     async def on_status(msg: Any) -> None:
         got.append(orjson.loads(msg.data))
 
+    admin = await Client.connect("127.0.0.1", d.gateway_port, 100, "t100")
     try:
         await subscribed(nc, "md.AAPL.status", on_status)
-        admin = await d.client(100)
         halt = await admin.admin("haltSymbol", symbol="AAPL")
         reopen = await admin.admin("openSymbol", symbol="AAPL")
         refused = await admin.admin("closeSymbol", symbol="NOPE")
@@ -404,5 +405,6 @@ async def test_symbol_state_changes_are_published_as_market_data(
             ("AAPL", "open", reopen.cmd_seq),
         ]
     finally:
+        await admin.close()
         await nc.close()
         d.stop()
