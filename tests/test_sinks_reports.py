@@ -293,3 +293,46 @@ async def test_bars_on_whole_intervals_equal_the_raw_trades(db_dsn: str) -> None
                          vol, len(t), sum(x[3] * x[4] for x in t) / vol])  # fmt: skip
         assert got.rows == approx_rows(want), interval
         assert len(got.rows) > 3
+
+
+async def test_performance_reads_the_daily_aggregate_as_columns_equal_to_the_grouped_rows(
+    ch_dsn: str,  # noqa: F811
+) -> None:
+    """ClickHouse answers `performance` from the `fills_daily` rows as stored (read as int64
+    columns, summed in numpy); the same equity as the database's GROUP BY of those rows."""
+    await load(ch_dsn)
+    db = ClickHouseBackend(ch_dsn)
+    await db.connect()
+    try:
+        for f in (Filter(), Filter(account=3), Filter(symbol="BBB", to_ns=T0_NS - T0_NS % DAY_NS
+                                                       + 3 * DAY_NS)):  # fmt: skip
+            closes = await reports._closes(db, Filter(symbol=f.symbol, to_ns=f.to_ns))
+            days = sorted({d for _, d in closes})
+            fast = await reports._equity_from_daily(db, f, closes, days)
+            assert fast is not None, f  # the columnar path answered
+            grouped = reports._equity(await db.query(reports._flows_sql(db, f)), closes, days)
+            assert fast == grouped, f
+            assert fast[0], f
+    finally:
+        await db.close()
+        db.shutdown()
+
+
+async def test_native_columns_reads_integer_columns_across_blocks(ch_dsn: str) -> None:  # noqa: F811
+    db = ClickHouseBackend(ch_dsn)
+    await db.connect()
+    try:
+        a, b, c, d = await db.columns(
+            "SELECT toUInt8(number % 200), toInt64(number) - 5, toUInt64(number) * 4000000000,"
+            " toInt32(-number) FROM numbers(25000) SETTINGS max_block_size = 1000"
+        )
+        assert [x.dtype.str for x in (a, b, c, d)] == ["|u1", "<i8", "<u8", "<i4"]
+        assert a.tolist() == [n % 200 for n in range(25000)]
+        assert b.tolist() == [n - 5 for n in range(25000)]
+        assert c.tolist() == [n * 4_000_000_000 for n in range(25000)]
+        assert d.tolist() == [-n for n in range(25000)]
+        with pytest.raises(ValueError, match="unsupported column type String"):
+            await db.columns("SELECT toString(number) FROM numbers(3)")
+    finally:
+        await db.close()
+        db.shutdown()

@@ -30,7 +30,7 @@ from engine.sinks.backend import SinkState
 from engine.sinks.convert import CheckpointRow, Chunk, Column, Flush, PositionRow
 from engine.sinks.tables import CHECKPOINT_COLUMNS, TABLES, Kind
 
-__all__ = ["ClickHouseBackend", "native_block"]
+__all__ = ["ClickHouseBackend", "native_block", "native_columns"]
 
 R = TypeVar("R")
 
@@ -86,6 +86,50 @@ def native_block(spec: tuple[tuple[str, Kind], ...], values: dict[str, Any], row
         out += [_string(name.encode()), _string(_TYPES[kind][0].encode())]
         out.append(_column(kind, values[name], rows))
     return b"".join(out)
+
+
+_NUMPY = {t: np.dtype(d) for t, d in (("UInt8", "u1"), ("UInt16", "<u2"), ("UInt32", "<u4"),
+          ("UInt64", "<u8"), ("Int8", "i1"), ("Int16", "<i2"), ("Int32", "<i4"),
+          ("Int64", "<i8"))}  # fmt: skip
+
+
+def _read_varint(buf: memoryview, at: int) -> tuple[int, int]:
+    n = shift = 0
+    while True:
+        b = buf[at]
+        at += 1
+        n |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return n, at
+        shift += 7
+
+
+def native_columns(data: bytes) -> list[np.ndarray]:
+    """The columns of a query's Native-format output (fixed-width integer columns only) as
+    numpy arrays, the blocks joined: the data of each block is used as it is (no per-value
+    Python)."""
+    buf = memoryview(data)
+    at = 0
+    parts: list[list[np.ndarray]] = []
+    while at < len(buf):
+        ncols, at = _read_varint(buf, at)
+        nrows, at = _read_varint(buf, at)
+        if not parts:
+            parts = [[] for _ in range(ncols)]
+        if ncols != len(parts):
+            raise ValueError("native_columns: blocks with different column counts")
+        for i in range(ncols):
+            for _ in range(2):  # name, type
+                size, at = _read_varint(buf, at)
+                kind = bytes(buf[at : at + size]).decode()
+                at += size
+            dtype = _NUMPY.get(kind)
+            if dtype is None:
+                raise ValueError(f"native_columns: unsupported column type {kind}")
+            end = at + nrows * dtype.itemsize
+            parts[i].append(np.frombuffer(data, dtype, nrows, at))
+            at = end
+    return [np.concatenate(p) if len(p) > 1 else p[0] for p in parts]
 
 
 def _chunk_block(table: str, chunk: Chunk) -> bytes:
@@ -249,6 +293,12 @@ class ClickHouseBackend:
     async def query(self, sql: str) -> list[tuple[Any, ...]]:
         def run() -> list[tuple[Any, ...]]:
             return [tuple(r) for r in self.client.query(sql).result_rows]
+
+        return await self._call(run)
+
+    async def columns(self, sql: str) -> list[np.ndarray]:
+        def run() -> list[np.ndarray]:
+            return native_columns(self.client.raw_query(sql, fmt="Native"))
 
         return await self._call(run)
 
