@@ -336,3 +336,20 @@ async def test_native_columns_reads_integer_columns_across_blocks(ch_dsn: str) -
     finally:
         await db.close()
         db.shutdown()
+
+
+async def test_native_columns_reads_int128_exactly(ch_dsn: str) -> None:  # noqa: F811
+    db = ClickHouseBackend(ch_dsn)
+    await db.connect()
+    try:
+        (small,) = await db.columns("SELECT toInt128(number) - 3 FROM numbers(5)")
+        assert small.dtype == "int64" and small.tolist() == [-3, -2, -1, 0, 1]
+        (big,) = await db.columns(
+            "SELECT toInt128(number) * toInt128('170141183460469231731687303715884105') - 7"
+            " FROM numbers(4)"
+        )
+        k = 170141183460469231731687303715884105
+        assert big.dtype == object and big.tolist() == [n * k - 7 for n in range(4)]
+    finally:
+        await db.close()
+        db.shutdown()

@@ -16,6 +16,7 @@ on each table's key is the second line of defence.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -93,6 +94,9 @@ _NUMPY = {t: np.dtype(d) for t, d in (("UInt8", "u1"), ("UInt16", "<u2"), ("UInt
           ("Int64", "<i8"))}  # fmt: skip
 
 
+_SIMPLE = re.compile(r"^SimpleAggregateFunction\(\w+, (.+)\)$")
+
+
 def _read_varint(buf: memoryview, at: int) -> tuple[int, int]:
     n = shift = 0
     while True:
@@ -107,7 +111,7 @@ def _read_varint(buf: memoryview, at: int) -> tuple[int, int]:
 def native_columns(data: bytes) -> list[np.ndarray]:
     """The columns of a query's Native-format output (fixed-width integer columns only) as
     numpy arrays, the blocks joined: the data of each block is used as it is (no per-value
-    Python)."""
+    Python). Int128: int64 when every value fits, else an object array of Python ints."""
     buf = memoryview(data)
     at = 0
     parts: list[list[np.ndarray]] = []
@@ -123,13 +127,40 @@ def native_columns(data: bytes) -> list[np.ndarray]:
                 size, at = _read_varint(buf, at)
                 kind = bytes(buf[at : at + size]).decode()
                 at += size
+            simple = _SIMPLE.match(kind)  # a SimpleAggregateFunction's values are its type's
+            kind = simple.group(1) if simple else kind
+            if kind == "Int128":
+                parts[i].append(_int128(np.frombuffer(data, _I128, nrows, at)))
+                at += nrows * _I128.itemsize
+                continue
             dtype = _NUMPY.get(kind)
             if dtype is None:
                 raise ValueError(f"native_columns: unsupported column type {kind}")
-            end = at + nrows * dtype.itemsize
             parts[i].append(np.frombuffer(data, dtype, nrows, at))
-            at = end
-    return [np.concatenate(p) if len(p) > 1 else p[0] for p in parts]
+            at += nrows * dtype.itemsize
+    return [_join(p) for p in parts]
+
+
+_I128 = np.dtype([("lo", "<u8"), ("hi", "<i8")])
+
+
+def _int128(v: np.ndarray) -> np.ndarray:
+    """Int128 values: int64 when they all fit (the high word is the low word's sign), else
+    exact Python ints in an object array."""
+    lo, hi = v["lo"], v["hi"]
+    signed = lo.view(np.int64)
+    if np.array_equal(hi, signed >> 63):
+        return signed
+    return np.array([(h << 64) | x for h, x in zip(hi.tolist(), lo.tolist(), strict=True)],
+                    dtype=object)  # fmt: skip
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    if len(parts) == 1:
+        return parts[0]
+    if any(p.dtype == object for p in parts):
+        return np.concatenate([p.astype(object) for p in parts])
+    return np.concatenate(parts)
 
 
 def _chunk_block(table: str, chunk: Chunk) -> bytes:

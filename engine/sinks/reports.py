@@ -442,32 +442,54 @@ async def bars(db: Backend, f: Filter = Filter(), *, interval: str = "1m") -> Re
         (t for w, t in _BAR_TABLES.items() if step % w == 0 and _aggregated(db, f, w)), None
     )
     if table is not None:
-        sql = (
-            f"SELECT symbol, bucket - bucket % {step} AS b, argMinMerge(open), argMaxMerge(close),"
-            f" max(high), min(low), sum(volume), sum(trades), sum(notional) FROM {table}"
-            f" WHERE {f.where(None, time_col='bucket')} GROUP BY symbol, b ORDER BY symbol, b"
-        )
+        return await _bars_aggregated(db, f, step, table, interval)
+    bucket = f"ts - ts % {step}"
+    if db.dialect == "clickhouse":
+        oc = "argMin(price, trade_id), argMax(price, trade_id)"
     else:
-        bucket = f"ts - ts % {step}"
-        if db.dialect == "clickhouse":
-            oc = "argMin(price, trade_id), argMax(price, trade_id)"
-        else:
-            oc = (
-                "(array_agg(price ORDER BY trade_id))[1],"
-                " (array_agg(price ORDER BY trade_id DESC))[1]"
-            )
-        sql = (
-            f"SELECT symbol, {bucket} AS bucket, {oc}, max(price), min(price), sum(qty),"
-            f" count(*), sum({n}) FROM trades WHERE {f.where(None)} GROUP BY symbol, bucket"
-            " ORDER BY symbol, bucket"
-        )
+        oc = "(array_agg(price ORDER BY trade_id))[1], (array_agg(price ORDER BY trade_id DESC))[1]"
+    sql = (
+        f"SELECT symbol, {bucket} AS bucket, {oc}, max(price), min(price), sum(qty),"
+        f" count(*), sum({n}) FROM trades WHERE {f.where(None)} GROUP BY symbol, bucket"
+        " ORDER BY symbol, bucket"
+    )
     rows = await db.query(sql)
     out = [
         [s, int(b), int(o), int(hi), int(lo), int(c), int(v), int(k), int(nv) / int(v)]
         for s, b, o, c, hi, lo, v, k, nv in rows
     ]
-    cols = ["symbol", "start_ts", "open", "high", "low", "close", "volume", "trades", "vwap"]
-    return Report(f"OHLCV {interval} bars", cols, out)
+    return Report(f"OHLCV {interval} bars", _BAR_COLUMNS, out)
+
+
+async def _bars_aggregated(db: Backend, f: Filter, step: int, table: str, interval: str) -> Report:
+    """Bars from a pre-aggregated table (ClickHouse), read as integer columns (symbols as their
+    index in the sorted list of the table's symbols): tens of thousands of bars without a
+    Python object per value until the report's rows."""
+    where = f.where(None, time_col="bucket")
+    if f.symbol is not None:
+        names = [f.symbol]
+    else:
+        names = sorted(str(s) for (s,) in await db.query(f"SELECT DISTINCT symbol FROM {table}"
+                                                          f" WHERE {where}"))  # fmt: skip
+    if not names:
+        return Report(f"OHLCV {interval} bars", _BAR_COLUMNS, [])
+    listed = "[" + ", ".join(_string(s) for s in names) + "]"
+    ix = "[" + ", ".join(str(i) for i in range(len(names))) + "]"  # every symbol is listed
+    cols = await db.columns(
+        f"SELECT CAST(transform(symbol, {listed}, {ix}, 0) AS UInt32) AS s,"
+        f" bucket - bucket % {step} AS b, argMinMerge(open), max(high), min(low),"
+        f" argMaxMerge(close), sum(volume), sum(trades), sum(notional) FROM {table}"
+        f" WHERE {where} GROUP BY symbol, b ORDER BY symbol, b"
+    )
+    sym, *values = (c.tolist() for c in cols)
+    out = [
+        [names[s], b, o, hi, lo, c, v, k, nv / v]
+        for s, b, o, hi, lo, c, v, k, nv in zip(sym, *values, strict=True)
+    ]
+    return Report(f"OHLCV {interval} bars", _BAR_COLUMNS, out)
+
+
+_BAR_COLUMNS = ["symbol", "start_ts", "open", "high", "low", "close", "volume", "trades", "vwap"]
 
 
 # -- order flow --------------------------------------------------------------------------------
