@@ -214,16 +214,19 @@ async def performance(
     upto = Filter(account=f.account, symbol=f.symbol, to_ns=f.to_ns)  # history before the range too
     closes = await _closes(db, Filter(symbol=f.symbol, to_ns=f.to_ns))
     days = sorted({d for _, d in closes})
-    found = await _equity_from_daily(db, upto, closes, days) if days else ([], [])
-    if found is None:
-        found = _equity(await db.query(_flows_sql(db, upto)), closes, days)
-    accounts, equity = found
+    accounts: list[int] = []
+    equity: Any = None  # accounts x days
+    if days:
+        found = await _equity_from_daily(db, upto, closes, days)
+        if found is None:
+            found = _equity(await db.query(_flows_sql(db, upto)), closes, days)
+        accounts, equity = found
     first_day = f.from_ns // DAY_NS if f.from_ns is not None else None
     keep = [i for i, d in enumerate(days) if first_day is None or d >= first_day]
     out = []
-    for account, eq in zip(accounts, equity, strict=True):
-        # the day's P&L: the change in equity over the previous trading day (0 before the first)
-        pnls = [eq[i] - (eq[i - 1] if i else 0) for i in keep]
+    # the day's P&L: the change in equity over the previous trading day (0 before the first)
+    daily_pnl = np.diff(equity, axis=1, prepend=0)[:, keep].tolist() if accounts else []
+    for account, pnls in zip(accounts, daily_pnl, strict=True):
         if daily:
             value = capital
             for i, p in zip(keep, pnls, strict=True):
@@ -268,7 +271,7 @@ def _marks(names: list[str], closes: dict[tuple[str, int], int], days: list[int]
 
 async def _equity_from_daily(
     db: Backend, upto: Filter, closes: dict[tuple[str, int], int], days: list[int]
-) -> tuple[list[int], list[list[int]]] | None:
+) -> tuple[list[int], Any] | None:
     """`_equity` from the ClickHouse `fills_daily` rows as they are stored (parts not yet
     merged hold several rows per key: they add up in numpy, no GROUP BY in the database), read
     as int64 columns. Only when every figure provably fits in int64 (a bound from the all-time
@@ -306,10 +309,11 @@ async def _equity_from_daily(
 
 def _equity(
     flows: list[tuple[Any, ...]], closes: dict[tuple[str, int], int], days: list[int]
-) -> tuple[list[int], list[list[int]]]:
+) -> tuple[list[int], Any]:
     """Each account's equity at the end of each of `days`: cash from its fills so far + its
     positions marked at each symbol's last trade price so far. Integers, exact: int64 arrays
-    when every figure is provably within range, else Python ints in object arrays."""
+    when every figure is provably within range, else Python ints in object arrays; (accounts,
+    an accounts x days array)."""
     if not flows or not days:
         return [], []
     acct_col, sym_col, day_col, dpos_col, dcash_col = zip(*flows, strict=True)
@@ -336,17 +340,32 @@ def _equity(
 
 def _equity_arrays(
     acct: Any, sym: Any, day: Any, dpos: Any, dcash: Any, marks: Any, n_days: int, dtype: Any
-) -> tuple[list[int], list[list[int]]]:
+) -> tuple[list[int], Any]:
     """Sum the (account, symbol index, day index, position change, cash change) rows (a key
     may repeat) into each account's end-of-day equity."""
-    accounts, a = np.unique(acct, return_inverse=True)
-    pos = np.zeros((len(accounts), len(marks), n_days), dtype=dtype)
-    cash = np.zeros((len(accounts), n_days), dtype=dtype)
-    np.add.at(pos, (a, sym, day), dpos)
-    np.add.at(cash, (a, day), dcash)
+    accounts, a = _dense_index(acct)
+    n_acct, n_sym = len(accounts), len(marks)
+    # ufunc.at on a flat index: several times faster than on a tuple of index arrays
+    pos = np.zeros(n_acct * n_sym * n_days, dtype=dtype)
+    np.add.at(pos, (a * n_sym + sym) * n_days + day, dpos)
+    pos = pos.reshape(n_acct, n_sym, n_days)
+    cash = np.zeros(n_acct * n_days, dtype=dtype)
+    np.add.at(cash, a * n_days + day, dcash)
+    cash = cash.reshape(n_acct, n_days)
     value = (np.cumsum(pos, axis=2) * np.array(marks, dtype=dtype)[None]).sum(axis=1)
     equity = np.cumsum(cash, axis=1) + value
-    return [int(x) for x in accounts], equity.tolist()
+    return [int(x) for x in accounts], equity
+
+
+def _dense_index(ids: Any) -> tuple[Any, Any]:
+    """(the distinct ids, sorted; each id's index among them), as `np.unique(ids,
+    return_inverse=True)`, without a sort when the ids are small numbers (account ids)."""
+    top = int(ids.max()) if len(ids) else 0
+    if top >= 4 * len(ids) + 4096:
+        return np.unique(ids, return_inverse=True)
+    present = np.zeros(top + 1, dtype=bool)
+    present[ids] = True
+    return np.flatnonzero(present).astype(ids.dtype), (np.cumsum(present) - 1)[ids]
 
 
 def _string(s: str) -> str:
@@ -387,15 +406,16 @@ def _summary(pnls: list[int], capital: int, periods: int) -> list[Any]:
             var = var_num / (capital * capital * n * n * (n - 1))
             sharpe = mean / math.sqrt(var) * math.sqrt(periods)
     peak = value = capital
-    drawdown = (0, 1)  # (peak - value) / peak, as a fraction
+    dd_num, dd_den = 0, 1  # the drawdown (peak - value) / peak, as a fraction
     for p in pnls:
         value += p
-        peak = max(peak, value)
-        if (peak - value) * drawdown[1] > drawdown[0] * peak:
-            drawdown = (peak - value, peak)
-    decided = [p for p in pnls if p]
-    win = sum(1 for p in decided if p > 0) / len(decided) if decided else None
-    return [n, float(total), mean, sharpe, drawdown[0] / drawdown[1], win]
+        if value > peak:
+            peak = value
+        elif (peak - value) * dd_den > dd_num * peak:
+            dd_num, dd_den = peak - value, peak
+    decided = n - pnls.count(0)
+    win = sum(p > 0 for p in pnls) / decided if decided else None
+    return [n, float(total), mean, sharpe, dd_num / dd_den, win]
 
 
 def _day(d: int) -> str:
