@@ -354,3 +354,44 @@ async def test_native_columns_reads_int128_exactly(ch_dsn: str) -> None:  # noqa
     finally:
         await db.close()
         db.shutdown()
+
+
+async def test_performance_beyond_int64_bounds_takes_the_exact_path(ch_dsn: str) -> None:  # noqa: F811
+    """Notionals near 2^62: the columnar path declines (its int64 bound fails) and the report
+    is still exact (Python integers)."""
+    from engine.sinks.clickhouse import native_block
+    from engine.sinks.tables import TABLES
+
+    db = ClickHouseBackend(ch_dsn)
+    await db.connect()
+    try:
+        await db.migrate()
+        day0 = T0_NS - T0_NS % DAY_NS
+        p1, p2, q = 4 * 10**12, 5 * 10**12, 10**6  # q * p1 = 4e18 > 2^61
+        z = [0, 0]
+        trades = {
+            "trade_id": [1, 2], "seq": [1, 2], "ts": [day0 + 1, day0 + DAY_NS + 1],
+            "price": [p1, p2], "qty": [q, 1], "maker_side": [1, 1], "maker_order_id": [1, 3],
+            "maker_account": [1, 1], "maker_client_id": z, "maker_leaves": z,
+            "taker_order_id": [2, 4], "taker_account": [2, 2], "taker_client_id": z,
+            "taker_leaves": z,
+        }  # fmt: skip
+        blob = native_block(TABLES["trades"], {"symbol": "AAA", **trades}, 2)
+        await db._call(db.insert_native, "trades", blob)
+        closes = await reports._closes(db, Filter())
+        days = sorted({d for _, d in closes})
+        assert await reports._equity_from_daily(db, Filter(), closes, days) is None
+        capital = 10**18
+        got = await reports.performance(db, capital=capital, daily=True)
+    finally:
+        await db.close()
+        db.shutdown()
+    # account 1 buys q at p1, then 1 at p2: equity day 1 = 0, day 2 = (q + 1) p2 - q p1 - p2
+    pnl2 = q * (p2 - p1)
+    d1, d2 = reports._day(day0 // DAY_NS), reports._day(day0 // DAY_NS + 1)
+    assert got.rows == [
+        [1, d1, 0.0, 0.0, float(capital)], [1, d2, float(pnl2), pnl2 / capital,
+                                            float(capital + pnl2)],
+        [2, d1, 0.0, 0.0, float(capital)], [2, d2, float(-pnl2), -pnl2 / capital,
+                                            float(capital - pnl2)],
+    ]  # fmt: skip
