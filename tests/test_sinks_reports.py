@@ -395,3 +395,17 @@ async def test_performance_beyond_int64_bounds_takes_the_exact_path(ch_dsn: str)
         [2, d1, 0.0, 0.0, float(capital)], [2, d2, float(-pnl2), -pnl2 / capital,
                                             float(capital - pnl2)],
     ]  # fmt: skip
+
+
+async def test_postgres_columns_are_its_rows_transposed_exactly(pg_dsn: str) -> None:  # noqa: F811
+    db = backend_for(pg_dsn)
+    await db.connect()
+    try:
+        a, b = await db.columns(
+            "SELECT g::bigint, (g::numeric * 10^30)::numeric(60, 0) FROM generate_series(1, 3) g"
+        )
+        assert a.tolist() == [1, 2, 3] and b.tolist() == [n * 10**30 for n in (1, 2, 3)]
+        empty = await db.columns("SELECT 1::bigint, 2::bigint WHERE false")
+        assert [c.tolist() for c in empty] == [[], []]
+    finally:
+        await db.close()
