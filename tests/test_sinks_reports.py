@@ -293,3 +293,119 @@ async def test_bars_on_whole_intervals_equal_the_raw_trades(db_dsn: str) -> None
                          vol, len(t), sum(x[3] * x[4] for x in t) / vol])  # fmt: skip
         assert got.rows == approx_rows(want), interval
         assert len(got.rows) > 3
+
+
+async def test_performance_reads_the_daily_aggregate_as_columns_equal_to_the_grouped_rows(
+    ch_dsn: str,  # noqa: F811
+) -> None:
+    """ClickHouse answers `performance` from the `fills_daily` rows as stored (read as int64
+    columns, summed in numpy); the same equity as the database's GROUP BY of those rows."""
+    await load(ch_dsn)
+    db = ClickHouseBackend(ch_dsn)
+    await db.connect()
+    try:
+        for f in (Filter(), Filter(account=3), Filter(symbol="BBB", to_ns=T0_NS - T0_NS % DAY_NS
+                                                       + 3 * DAY_NS)):  # fmt: skip
+            closes = await reports._closes(db, Filter(symbol=f.symbol, to_ns=f.to_ns))
+            days = sorted({d for _, d in closes})
+            fast = await reports._equity_from_daily(db, f, closes, days)
+            assert fast is not None, f  # the columnar path answered
+            grouped = reports._equity(await db.query(reports._flows_sql(db, f)), closes, days)
+            assert fast[0] == grouped[0], f
+            assert fast[1].tolist() == grouped[1].tolist(), f
+            assert fast[0] and fast[1].dtype == "int64", f
+    finally:
+        await db.close()
+        db.shutdown()
+
+
+async def test_native_columns_reads_integer_columns_across_blocks(ch_dsn: str) -> None:  # noqa: F811
+    db = ClickHouseBackend(ch_dsn)
+    await db.connect()
+    try:
+        a, b, c, d = await db.columns(
+            "SELECT toUInt8(number % 200), toInt64(number) - 5, toUInt64(number) * 4000000000,"
+            " toInt32(-number) FROM numbers(25000) SETTINGS max_block_size = 1000"
+        )
+        assert [x.dtype.str for x in (a, b, c, d)] == ["|u1", "<i8", "<u8", "<i4"]
+        assert a.tolist() == [n % 200 for n in range(25000)]
+        assert b.tolist() == [n - 5 for n in range(25000)]
+        assert c.tolist() == [n * 4_000_000_000 for n in range(25000)]
+        assert d.tolist() == [-n for n in range(25000)]
+        with pytest.raises(ValueError, match="unsupported column type String"):
+            await db.columns("SELECT toString(number) FROM numbers(3)")
+    finally:
+        await db.close()
+        db.shutdown()
+
+
+async def test_native_columns_reads_int128_exactly(ch_dsn: str) -> None:  # noqa: F811
+    db = ClickHouseBackend(ch_dsn)
+    await db.connect()
+    try:
+        (small,) = await db.columns("SELECT toInt128(number) - 3 FROM numbers(5)")
+        assert small.dtype == "int64" and small.tolist() == [-3, -2, -1, 0, 1]
+        (big,) = await db.columns(
+            "SELECT toInt128(number) * toInt128('170141183460469231731687303715884105') - 7"
+            " FROM numbers(4)"
+        )
+        k = 170141183460469231731687303715884105
+        assert big.dtype == object and big.tolist() == [n * k - 7 for n in range(4)]
+    finally:
+        await db.close()
+        db.shutdown()
+
+
+async def test_performance_beyond_int64_bounds_takes_the_exact_path(ch_dsn: str) -> None:  # noqa: F811
+    """Notionals near 2^62: the columnar path declines (its int64 bound fails) and the report
+    is still exact (Python integers)."""
+    from engine.sinks.clickhouse import native_block
+    from engine.sinks.tables import TABLES
+
+    db = ClickHouseBackend(ch_dsn)
+    await db.connect()
+    try:
+        await db.migrate()
+        day0 = T0_NS - T0_NS % DAY_NS
+        p1, p2, q = 4 * 10**12, 5 * 10**12, 10**6  # q * p1 = 4e18 > 2^61
+        z = [0, 0]
+        trades = {
+            "trade_id": [1, 2], "seq": [1, 2], "ts": [day0 + 1, day0 + DAY_NS + 1],
+            "price": [p1, p2], "qty": [q, 1], "maker_side": [1, 1], "maker_order_id": [1, 3],
+            "maker_account": [1, 1], "maker_client_id": z, "maker_leaves": z,
+            "taker_order_id": [2, 4], "taker_account": [2, 2], "taker_client_id": z,
+            "taker_leaves": z,
+        }  # fmt: skip
+        blob = native_block(TABLES["trades"], {"symbol": "AAA", **trades}, 2)
+        await db._call(db.insert_native, "trades", blob)
+        closes = await reports._closes(db, Filter())
+        days = sorted({d for _, d in closes})
+        assert await reports._equity_from_daily(db, Filter(), closes, days) is None
+        capital = 10**18
+        got = await reports.performance(db, capital=capital, daily=True)
+    finally:
+        await db.close()
+        db.shutdown()
+    # account 1 buys q at p1, then 1 at p2: equity day 1 = 0, day 2 = (q + 1) p2 - q p1 - p2
+    pnl2 = q * (p2 - p1)
+    d1, d2 = reports._day(day0 // DAY_NS), reports._day(day0 // DAY_NS + 1)
+    assert got.rows == [
+        [1, d1, 0.0, 0.0, float(capital)], [1, d2, float(pnl2), pnl2 / capital,
+                                            float(capital + pnl2)],
+        [2, d1, 0.0, 0.0, float(capital)], [2, d2, float(-pnl2), -pnl2 / capital,
+                                            float(capital - pnl2)],
+    ]  # fmt: skip
+
+
+async def test_postgres_columns_are_its_rows_transposed_exactly(pg_dsn: str) -> None:  # noqa: F811
+    db = backend_for(pg_dsn)
+    await db.connect()
+    try:
+        a, b = await db.columns(
+            "SELECT g::bigint, (g::numeric * 10^30)::numeric(60, 0) FROM generate_series(1, 3) g"
+        )
+        assert a.tolist() == [1, 2, 3] and b.tolist() == [n * 10**30 for n in (1, 2, 3)]
+        empty = await db.columns("SELECT 1::bigint, 2::bigint WHERE false")
+        assert [c.tolist() for c in empty] == [[], []]
+    finally:
+        await db.close()

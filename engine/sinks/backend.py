@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+
 from engine.sinks.convert import CheckpointRow, Flush, PositionRow
 
 __all__ = ["Backend", "SinkState"]
@@ -40,3 +42,7 @@ class Backend(Protocol):
 
     async def query(self, sql: str) -> list[tuple[Any, ...]]:
         """Rows of a read-only query (the reports)."""
+
+    async def columns(self, sql: str) -> list[np.ndarray]:
+        """The columns of a read-only query of integer columns, as numpy arrays (the reports'
+        large results: no Python object per value where the driver allows)."""

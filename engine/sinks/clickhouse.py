@@ -16,6 +16,7 @@ on each table's key is the second line of defence.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -30,7 +31,7 @@ from engine.sinks.backend import SinkState
 from engine.sinks.convert import CheckpointRow, Chunk, Column, Flush, PositionRow
 from engine.sinks.tables import CHECKPOINT_COLUMNS, TABLES, Kind
 
-__all__ = ["ClickHouseBackend", "native_block"]
+__all__ = ["ClickHouseBackend", "native_block", "native_columns"]
 
 R = TypeVar("R")
 
@@ -86,6 +87,80 @@ def native_block(spec: tuple[tuple[str, Kind], ...], values: dict[str, Any], row
         out += [_string(name.encode()), _string(_TYPES[kind][0].encode())]
         out.append(_column(kind, values[name], rows))
     return b"".join(out)
+
+
+_NUMPY = {t: np.dtype(d) for t, d in (("UInt8", "u1"), ("UInt16", "<u2"), ("UInt32", "<u4"),
+          ("UInt64", "<u8"), ("Int8", "i1"), ("Int16", "<i2"), ("Int32", "<i4"),
+          ("Int64", "<i8"))}  # fmt: skip
+
+
+_SIMPLE = re.compile(r"^SimpleAggregateFunction\(\w+, (.+)\)$")
+
+
+def _read_varint(buf: memoryview, at: int) -> tuple[int, int]:
+    n = shift = 0
+    while True:
+        b = buf[at]
+        at += 1
+        n |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return n, at
+        shift += 7
+
+
+def native_columns(data: bytes) -> list[np.ndarray]:
+    """The columns of a query's Native-format output (fixed-width integer columns only) as
+    numpy arrays, the blocks joined: the data of each block is used as it is (no per-value
+    Python). Int128: int64 when every value fits, else an object array of Python ints."""
+    buf = memoryview(data)
+    at = 0
+    parts: list[list[np.ndarray]] = []
+    while at < len(buf):
+        ncols, at = _read_varint(buf, at)
+        nrows, at = _read_varint(buf, at)
+        if not parts:
+            parts = [[] for _ in range(ncols)]
+        if ncols != len(parts):
+            raise ValueError("native_columns: blocks with different column counts")
+        for i in range(ncols):
+            for _ in range(2):  # name, type
+                size, at = _read_varint(buf, at)
+                kind = bytes(buf[at : at + size]).decode()
+                at += size
+            simple = _SIMPLE.match(kind)  # a SimpleAggregateFunction's values are its type's
+            kind = simple.group(1) if simple else kind
+            if kind == "Int128":
+                parts[i].append(_int128(np.frombuffer(data, _I128, nrows, at)))
+                at += nrows * _I128.itemsize
+                continue
+            dtype = _NUMPY.get(kind)
+            if dtype is None:
+                raise ValueError(f"native_columns: unsupported column type {kind}")
+            parts[i].append(np.frombuffer(data, dtype, nrows, at))
+            at += nrows * dtype.itemsize
+    return [_join(p) for p in parts]
+
+
+_I128 = np.dtype([("lo", "<u8"), ("hi", "<i8")])
+
+
+def _int128(v: np.ndarray) -> np.ndarray:
+    """Int128 values: int64 when they all fit (the high word is the low word's sign), else
+    exact Python ints in an object array."""
+    lo, hi = v["lo"], v["hi"]
+    signed = lo.view(np.int64)
+    if np.array_equal(hi, signed >> 63):
+        return signed
+    return np.array([(h << 64) | x for h, x in zip(hi.tolist(), lo.tolist(), strict=True)],
+                    dtype=object)  # fmt: skip
+
+
+def _join(parts: list[np.ndarray]) -> np.ndarray:
+    if len(parts) == 1:
+        return parts[0]
+    if any(p.dtype == object for p in parts):
+        return np.concatenate([p.astype(object) for p in parts])
+    return np.concatenate(parts)
 
 
 def _chunk_block(table: str, chunk: Chunk) -> bytes:
@@ -249,6 +324,12 @@ class ClickHouseBackend:
     async def query(self, sql: str) -> list[tuple[Any, ...]]:
         def run() -> list[tuple[Any, ...]]:
             return [tuple(r) for r in self.client.query(sql).result_rows]
+
+        return await self._call(run)
+
+    async def columns(self, sql: str) -> list[np.ndarray]:
+        def run() -> list[np.ndarray]:
+            return native_columns(self.client.raw_query(sql, fmt="Native"))
 
         return await self._call(run)
 

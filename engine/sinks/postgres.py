@@ -182,3 +182,10 @@ class PostgresBackend:
 
     async def query(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in await self.conn.fetch(sql)]
+
+    async def columns(self, sql: str) -> list[np.ndarray]:
+        stmt = await self.conn.prepare(sql)
+        rows = await stmt.fetch()
+        width = len(stmt.get_attributes())
+        # Python ints (NUMERIC sums can exceed 64 bits): exact, object arrays
+        return [np.array([int(r[i]) for r in rows], dtype=object) for i in range(width)]
