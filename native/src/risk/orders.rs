@@ -6,8 +6,6 @@
 //! `Rejected` removes it. A passed amend leaves a reservation of the quantity and notional it may
 //! add until its `Replaced` or `Rejected`.
 
-use std::collections::VecDeque;
-
 use rustc_hash::FxHashMap;
 
 use crate::types::{OrdType, Side};
@@ -145,108 +143,79 @@ impl Orders {
     }
 }
 
-/// Commands waiting for the book's answer, by sequence number. Sequence numbers are checked in
-/// increasing order and answered soon after, so a ring indexed by `seq - base` holds them
-/// (no hashing, sequential memory); entries that would make the ring longer than `RING` spill to a
-/// map (an answer that never came, a sequence number out of order).
+/// Commands waiting for the book's answer, by sequence number: a map from `seq` to `Pending`.
+/// Sequence numbers are checked in increasing order and answered soon after, so a direct-mapped
+/// table indexed by `seq % SLOTS` holds them (no hashing, sequential memory, no shifting); an
+/// entry whose slot is taken by another sequence number (an answer that never came, more than
+/// `SLOTS` commands in flight) goes to a map.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PendingSet {
-    base: u64,
-    ring: VecDeque<Option<Pending>>,
+    /// `SLOTS` entries once the first command is inserted (empty before).
+    table: Vec<Option<(u64, Pending)>>,
     spill: FxHashMap<u64, Pending>,
 }
 
 impl PendingSet {
-    const RING: u64 = 1 << 16;
+    const SLOTS: usize = 1 << 13;
+
+    #[inline]
+    fn index(seq: u64) -> usize {
+        // The low bits of `seq`: the cast keeps them (SLOTS is far below usize::MAX).
+        (seq as usize) & (Self::SLOTS - 1)
+    }
 
     /// Insert; returns what was pending under `seq` before (a reused sequence number).
     #[inline]
     pub fn insert(&mut self, seq: u64, p: Pending) -> Option<Pending> {
-        if self.ring.is_empty() {
-            self.base = seq;
+        if self.table.is_empty() {
+            self.table.resize(Self::SLOTS, None);
         }
-        if seq >= self.base && seq - self.base >= Self::RING {
-            self.make_room(seq);
-        }
-        let Some(i) = seq
-            .checked_sub(self.base)
-            .and_then(|i| usize::try_from(i).ok())
-        else {
-            // Below the ring (out of order): the map.
-            return self.spill.insert(seq, p);
+        let previous = if self.spill.is_empty() {
+            None
+        } else {
+            self.spill.remove(&seq)
         };
-        let len = self.ring.len();
-        if i < len {
-            // Spilled entries are all below `base`, so only the ring can hold `seq`.
-            return self.ring.get_mut(i).and_then(|slot| slot.replace(p));
-        }
-        if i > len {
-            self.ring.resize(i, None);
-        }
-        self.ring.push_back(Some(p));
-        None
-    }
-
-    /// Move the oldest entries to the map until `seq` fits in the ring.
-    #[cold]
-    fn make_room(&mut self, seq: u64) {
-        while seq >= self.base && seq - self.base >= Self::RING {
-            match self.ring.pop_front() {
-                Some(Some(old)) => {
-                    self.spill.insert(self.base, old);
-                    self.base = self.base.saturating_add(1);
+        let slot = self.table.get_mut(Self::index(seq))?;
+        match slot {
+            Some((s, old)) if *s == seq => Some(std::mem::replace(old, p)),
+            Some(_) => {
+                // The slot holds an older command still waiting: it moves to the map.
+                if let Some((s, old)) = slot.replace((seq, p)) {
+                    self.spill.insert(s, old);
                 }
-                Some(None) => self.base = self.base.saturating_add(1),
-                None => self.base = seq,
+                previous
             }
-            self.trim();
+            None => {
+                *slot = Some((seq, p));
+                previous
+            }
         }
     }
 
+    #[inline]
     pub fn remove(&mut self, seq: u64) -> Option<Pending> {
-        let taken = self
-            .slot(seq)
-            .and_then(|i| self.ring.get_mut(i))
-            .and_then(Option::take);
-        match taken {
-            Some(p) => {
-                self.trim();
-                Some(p)
+        if let Some(slot) = self.table.get_mut(Self::index(seq)) {
+            if matches!(slot, Some((s, _)) if *s == seq) {
+                return slot.take().map(|(_, p)| p);
             }
-            None if self.spill.is_empty() => None,
-            None => self.spill.remove(&seq),
+        }
+        if self.spill.is_empty() {
+            None
+        } else {
+            self.spill.remove(&seq)
         }
     }
 
     pub fn get(&self, seq: u64) -> Option<&Pending> {
-        match self.slot(seq).and_then(|i| self.ring.get(i)) {
-            Some(Some(p)) => Some(p),
+        match self.table.get(Self::index(seq)) {
+            Some(Some((s, p))) if *s == seq => Some(p),
             _ => self.spill.get(&seq),
         }
     }
 
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Pending)> {
-        let base = self.base;
-        let ring = self
-            .ring
-            .iter()
-            .zip(base..)
-            .filter_map(|(p, seq)| p.as_ref().map(|p| (seq, p)));
-        ring.chain(self.spill.iter().map(|(&seq, p)| (seq, p)))
-    }
-
-    #[inline]
-    fn slot(&self, seq: u64) -> Option<usize> {
-        let i = usize::try_from(seq.checked_sub(self.base)?).ok()?;
-        (i < self.ring.len()).then_some(i)
-    }
-
-    /// Drop answered entries from the front.
-    fn trim(&mut self) {
-        while let Some(None) = self.ring.front() {
-            self.ring.pop_front();
-            self.base = self.base.saturating_add(1);
-        }
+        let table = self.table.iter().flatten().map(|(seq, p)| (*seq, p));
+        table.chain(self.spill.iter().map(|(&seq, p)| (seq, p)))
     }
 }

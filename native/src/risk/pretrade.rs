@@ -34,7 +34,7 @@ impl RiskEngine {
         }
         let si = self
             .symbol_ix
-            .get(symbol)
+            .get(symbol.into())
             .ok_or(RiskReject::UnknownSymbol)?;
         let state = self
             .symbols
@@ -103,7 +103,7 @@ impl RiskEngine {
         if cmd.account == 0 {
             return Ok(());
         }
-        let ai = self.account_ix.get(&cmd.account).copied();
+        let ai = self.account_ix.get(cmd.account);
         let hi = ai.and_then(|a| self.find_holding(a, si));
         let (price, level) = {
             let sym = self
@@ -200,7 +200,7 @@ impl RiskEngine {
         let target = if cmd.order_id != 0 {
             self.orders.find_id(si, cmd.order_id)
         } else {
-            let Some(&a) = self.account_ix.get(&cmd.account) else {
+            let Some(a) = self.account_ix.get(cmd.account) else {
                 return Ok(());
             };
             self.orders.find_client(si, a, cmd.client_id)
@@ -283,8 +283,8 @@ impl RiskEngine {
     fn unknown_amend_target(&self, si: u32, cmd: &Command) -> Result<(), RiskReject> {
         let waiting = self
             .account_ix
-            .get(&cmd.account)
-            .and_then(|&a| self.find_holding(a, si))
+            .get(cmd.account)
+            .and_then(|a| self.find_holding(a, si))
             .and_then(|h| self.holdings.get(h as usize))
             .is_some_and(|held| held.unassigned > 0);
         if cmd.order_id != 0 && waiting {
