@@ -167,6 +167,7 @@ impl RiskEngine {
     }
 
     /// Add (or with negative values remove) live quantity, notional and order count.
+    #[inline]
     fn usage(&mut self, a: u32, h: u32, side: Side, qty: i64, notional: i128, orders: i32) {
         let s = ix(side);
         if let Some(acct) = self.accounts.get_mut(a as usize) {
@@ -221,7 +222,9 @@ impl RiskEngine {
         o.price = price;
         o.open = open.max(0);
         let (a, held, side, qty, notional) = (o.acct, o.holding, o.side, o.open, o.notional());
-        self.usage(a, held, side, qty - old_qty, notional - old_notional, 0);
+        if qty != old_qty || notional != old_notional {
+            self.usage(a, held, side, qty - old_qty, notional - old_notional, 0);
+        }
         if qty == 0 {
             self.remove_order(h);
         }

@@ -247,11 +247,14 @@ impl RiskEngine {
                 notional: (notional - o.notional()).max(0),
                 new_order: false,
             };
-            let held = self
-                .holdings
-                .get(o.holding as usize)
-                .map_or_else(Exposure::default, Holding::exposure);
-            acct.capacity(held, d)?;
+            if d.qty > 0 || d.notional > 0 {
+                // (An amend that adds nothing passes the capacity checks.)
+                let held = self
+                    .holdings
+                    .get(o.holding as usize)
+                    .map_or_else(Exposure::default, Holding::exposure);
+                acct.capacity(held, d)?;
+            }
             (d, level)
         };
         if let Some(acct) = self.accounts.get_mut(a as usize) {
@@ -369,6 +372,7 @@ fn new_order_terms(
 
 /// The band check of an amend's new price: untriggered stops against their stop price, other
 /// orders against the symbol's reference.
+#[inline]
 fn amend_band(sym: &SymbolState, o: &LiveOrder, price: i64) -> Result<(), RiskReject> {
     let c = &sym.cfg;
     let reference =
