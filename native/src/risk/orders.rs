@@ -219,3 +219,69 @@ impl PendingSet {
         table.chain(self.spill.iter().map(|(&seq, p)| (seq, p)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::{Pending, PendingSet};
+
+    fn amend(qty: i64) -> Pending {
+        Pending::Amend {
+            acct: 0,
+            holding: 0,
+            side: crate::types::Side::Buy,
+            qty,
+            notional: i128::from(qty),
+        }
+    }
+
+    fn entries(p: &PendingSet) -> BTreeMap<u64, Pending> {
+        let all: Vec<(u64, Pending)> = p.iter().map(|(s, p)| (s, *p)).collect();
+        let map: BTreeMap<u64, Pending> = all.iter().copied().collect();
+        assert_eq!(map.len(), all.len(), "a sequence number held twice");
+        map
+    }
+
+    #[test]
+    fn test_pending_set_keeps_commands_whose_slot_is_reused() {
+        let slots = PendingSet::SLOTS as u64;
+        let mut p = PendingSet::default();
+        assert_eq!(p.insert(5, amend(1)), None);
+        // Same slot, later sequence numbers: the older entries move to the map.
+        assert_eq!(p.insert(5 + slots, amend(2)), None);
+        assert_eq!(p.insert(5 + 2 * slots, amend(3)), None);
+        assert_eq!(p.insert(5, amend(4)), Some(amend(1)));
+        assert_eq!(p.get(5), Some(&amend(4)));
+        assert_eq!(p.remove(5 + slots), Some(amend(2)));
+        assert_eq!(p.remove(5 + slots), None);
+        assert_eq!(p.remove(5 + 2 * slots), Some(amend(3)));
+        assert_eq!(p.remove(5), Some(amend(4)));
+        assert!(entries(&p).is_empty());
+    }
+
+    proptest! {
+        /// The set behaves like a map from sequence number to command, whatever the order of
+        /// the sequence numbers and however far apart (slot collisions included).
+        #[test]
+        fn prop_pending_set_is_a_map(
+            ops in proptest::collection::vec(
+                (any::<bool>(), 0u64..4, 0u64..40, 1i64..1000), 1..400),
+        ) {
+            let mut p = PendingSet::default();
+            let mut model = BTreeMap::new();
+            for (insert, lap, low, qty) in ops {
+                let seq = lap * PendingSet::SLOTS as u64 + low;
+                if insert {
+                    prop_assert_eq!(p.insert(seq, amend(qty)), model.insert(seq, amend(qty)));
+                } else {
+                    prop_assert_eq!(p.remove(seq), model.remove(&seq));
+                }
+                prop_assert_eq!(p.get(seq), model.get(&seq));
+            }
+            prop_assert_eq!(entries(&p), model);
+        }
+    }
+}
