@@ -167,7 +167,7 @@ impl RiskEngine {
     }
 
     /// Add (or with negative values remove) live quantity, notional and order count.
-    #[inline]
+    #[inline(always)]
     fn usage(&mut self, a: u32, h: u32, side: Side, qty: i64, notional: i128, orders: i32) {
         let s = ix(side);
         if let Some(acct) = self.accounts.get_mut(a as usize) {

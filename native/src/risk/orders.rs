@@ -165,7 +165,7 @@ impl PendingSet {
     }
 
     /// Insert; returns what was pending under `seq` before (a reused sequence number).
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, seq: u64, p: Pending) -> Option<Pending> {
         if self.table.is_empty() {
             self.table.resize(Self::SLOTS, None);

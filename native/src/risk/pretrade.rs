@@ -372,7 +372,7 @@ fn new_order_terms(
 
 /// The band check of an amend's new price: untriggered stops against their stop price, other
 /// orders against the symbol's reference.
-#[inline]
+#[inline(always)]
 fn amend_band(sym: &SymbolState, o: &LiveOrder, price: i64) -> Result<(), RiskReject> {
     let c = &sym.cfg;
     let reference =
