@@ -6,6 +6,8 @@
 //! `Rejected` removes it. A passed amend leaves a reservation of the quantity and notional it may
 //! add until its `Replaced` or `Rejected`.
 
+use std::collections::hash_map::Entry;
+
 use rustc_hash::FxHashMap;
 
 use crate::types::{OrdType, Side};
@@ -111,8 +113,8 @@ impl Orders {
         let (sym, acct, client_id, old) = (o.sym, o.acct, o.client_id, o.order_id);
         o.order_id = order_id;
         o.seq = 0;
-        if old != order_id && old != 0 && self.by_id.get(&(sym, old)) == Some(&h) {
-            self.by_id.remove(&(sym, old));
+        if old != order_id && old != 0 {
+            remove_if(&mut self.by_id, (sym, old), h);
         }
         if order_id != 0 {
             self.by_id.insert((sym, order_id), h);
@@ -124,11 +126,11 @@ impl Orders {
 
     pub fn remove(&mut self, h: u32) -> Option<LiveOrder> {
         let o = self.slots.get_mut(h as usize)?.take()?;
-        if o.order_id != 0 && self.by_id.get(&(o.sym, o.order_id)) == Some(&h) {
-            self.by_id.remove(&(o.sym, o.order_id));
+        if o.order_id != 0 {
+            remove_if(&mut self.by_id, (o.sym, o.order_id), h);
         }
-        if o.client_id != 0 && self.by_client.get(&(o.sym, o.acct, o.client_id)) == Some(&h) {
-            self.by_client.remove(&(o.sym, o.acct, o.client_id));
+        if o.client_id != 0 {
+            remove_if(&mut self.by_client, (o.sym, o.acct, o.client_id), h);
         }
         self.free.push(h);
         Some(o)
@@ -140,6 +142,16 @@ impl Orders {
 
     pub fn len(&self) -> usize {
         self.slots.len() - self.free.len()
+    }
+}
+
+/// Remove `key` if it maps to handle `h` (one lookup).
+#[inline]
+fn remove_if<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, u32>, key: K, h: u32) {
+    if let Entry::Occupied(e) = map.entry(key) {
+        if *e.get() == h {
+            e.remove();
+        }
     }
 }
 
