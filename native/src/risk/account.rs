@@ -122,7 +122,7 @@ impl Account {
 
     /// The capacity checks, in order: open orders, open notional of the side, position (worst
     /// case with live orders), credit (orders that only reduce the position are exempt).
-    #[inline]
+    #[inline(always)]
     pub fn capacity(&self, held: Exposure, d: Delta) -> Result<(), RiskReject> {
         let l = &self.limits;
         if !d.new_order && d.qty <= 0 && d.notional <= 0 {

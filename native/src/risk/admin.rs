@@ -65,7 +65,7 @@ impl RiskEngine {
 
     /// Symbols (ascending) where `account` has live orders, including ones in flight.
     pub fn live_symbols(&self, account: u64) -> Vec<u32> {
-        let Some(&a) = self.account_ix.get(&account) else {
+        let Some(a) = self.account_ix.get(account) else {
             return Vec::new();
         };
         let mut out: Vec<u32> = self
@@ -93,7 +93,7 @@ impl RiskEngine {
     /// a known symbol are kept: the state is a control (`set_symbol_state`), not configuration.
     pub fn set_symbol(&mut self, cfg: SymbolRisk) -> Result<(), RiskError> {
         cfg.validate()?;
-        match self.symbol_ix.get(cfg.symbol) {
+        match self.symbol_ix.get(cfg.symbol.into()) {
             Some(si) => {
                 if let Some(s) = self.symbols.get_mut(si as usize) {
                     s.cfg = SymbolRisk {
@@ -119,8 +119,8 @@ impl RiskEngine {
     /// The limits `account` has now (the defaults for an account not seen yet).
     pub fn limits_of(&self, account: u64) -> AccountLimits {
         self.account_ix
-            .get(&account)
-            .and_then(|&a| self.accounts.get(a as usize))
+            .get(account)
+            .and_then(|a| self.accounts.get(a as usize))
             .map_or(self.defaults, |acct| acct.limits)
     }
 
@@ -155,7 +155,7 @@ impl RiskEngine {
                 let all = cmd.stp_group == u64::from(ALL_SYMBOLS);
                 let known = u32::try_from(cmd.stp_group)
                     .ok()
-                    .and_then(|s| self.symbol_ix.get(s))
+                    .and_then(|s| self.symbol_ix.get(s.into()))
                     .is_some();
                 if !all && !known {
                     return Err(RiskReject::UnknownSymbol);

@@ -69,10 +69,10 @@ impl SymbolState {
 #[derive(Clone, Debug)]
 pub struct RiskEngine {
     symbols: Vec<SymbolState>,
-    symbol_ix: SymbolIndex,
+    symbol_ix: DenseIndex,
     defaults: AccountLimits,
     accounts: Vec<Account>,
-    account_ix: FxHashMap<u64, u32>,
+    account_ix: DenseIndex,
     holdings: Vec<Holding>,
     /// (account index << 32 | symbol index) -> holding index.
     holding_ix: FxHashMap<u64, u32>,
@@ -89,10 +89,10 @@ impl RiskEngine {
         defaults.validate()?;
         let mut engine = RiskEngine {
             symbols: Vec::with_capacity(symbols.len()),
-            symbol_ix: SymbolIndex::default(),
+            symbol_ix: DenseIndex::default(),
             defaults,
             accounts: Vec::new(),
-            account_ix: FxHashMap::default(),
+            account_ix: DenseIndex::default(),
             holdings: Vec::new(),
             holding_ix: FxHashMap::default(),
             orders: Orders::default(),
@@ -100,7 +100,7 @@ impl RiskEngine {
             day: 0,
         };
         for cfg in symbols {
-            if engine.symbol_ix.get(cfg.symbol).is_some() {
+            if engine.symbol_ix.contains(cfg.symbol.into()) {
                 return Err(RiskError::DuplicateSymbol(cfg.symbol));
             }
             engine.add_symbol(cfg)?;
@@ -112,19 +112,19 @@ impl RiskEngine {
         cfg.validate()?;
         let si = index(self.symbols.len());
         self.symbols.push(SymbolState { cfg, last_price: 0 });
-        self.symbol_ix.insert(cfg.symbol, si);
+        self.symbol_ix.insert(cfg.symbol.into(), si);
         Ok(si)
     }
 
     fn symbol_index(&self, symbol: u32) -> Result<u32, RiskError> {
         self.symbol_ix
-            .get(symbol)
+            .get(symbol.into())
             .ok_or(RiskError::UnknownSymbol(symbol))
     }
 
     /// The index of account `id`, created with the default limits if new.
     fn account_index(&mut self, id: u64) -> u32 {
-        if let Some(&a) = self.account_ix.get(&id) {
+        if let Some(a) = self.account_ix.get(id) {
             return a;
         }
         let a = index(self.accounts.len());
@@ -167,6 +167,7 @@ impl RiskEngine {
     }
 
     /// Add (or with negative values remove) live quantity, notional and order count.
+    #[inline(always)]
     fn usage(&mut self, a: u32, h: u32, side: Side, qty: i64, notional: i128, orders: i32) {
         let s = ix(side);
         if let Some(acct) = self.accounts.get_mut(a as usize) {
@@ -221,7 +222,9 @@ impl RiskEngine {
         o.price = price;
         o.open = open.max(0);
         let (a, held, side, qty, notional) = (o.acct, o.holding, o.side, o.open, o.notional());
-        self.usage(a, held, side, qty - old_qty, notional - old_notional, 0);
+        if qty != old_qty || notional != old_notional {
+            self.usage(a, held, side, qty - old_qty, notional - old_notional, 0);
+        }
         if qty == 0 {
             self.remove_order(h);
         }
@@ -251,41 +254,46 @@ impl RiskEngine {
     }
 }
 
-/// Symbol id -> symbol index: a direct table for small ids (symbol indexes of the daemon's
-/// config), a hash map for the rest.
+/// External id (symbol or account) -> internal index: a direct table for small ids (symbol
+/// indexes of the daemon's config, configured account ids), a hash map for the rest.
 #[derive(Clone, Debug, Default)]
-struct SymbolIndex {
+struct DenseIndex {
     small: Vec<u32>,
-    large: FxHashMap<u32, u32>,
+    large: FxHashMap<u64, u32>,
 }
 
-impl SymbolIndex {
+impl DenseIndex {
     /// Ids below this are kept in the direct table.
-    const SMALL: u32 = 1 << 16;
+    const SMALL: u64 = 1 << 16;
 
     #[inline]
-    fn get(&self, symbol: u32) -> Option<u32> {
-        if symbol < Self::SMALL {
+    fn get(&self, id: u64) -> Option<u32> {
+        if id < Self::SMALL {
+            // `id` < 2^16 fits any usize.
             self.small
-                .get(symbol as usize)
+                .get(id as usize)
                 .copied()
-                .filter(|&si| si != u32::MAX)
+                .filter(|&i| i != u32::MAX)
         } else {
-            self.large.get(&symbol).copied()
+            self.large.get(&id).copied()
         }
     }
 
-    fn insert(&mut self, symbol: u32, si: u32) {
-        if symbol < Self::SMALL {
-            let i = symbol as usize;
-            if self.small.len() <= i {
-                self.small.resize(i + 1, u32::MAX);
+    fn contains(&self, id: u64) -> bool {
+        self.get(id).is_some()
+    }
+
+    fn insert(&mut self, id: u64, i: u32) {
+        if id < Self::SMALL {
+            let slot = id as usize;
+            if self.small.len() <= slot {
+                self.small.resize(slot + 1, u32::MAX);
             }
-            if let Some(slot) = self.small.get_mut(i) {
-                *slot = si;
+            if let Some(s) = self.small.get_mut(slot) {
+                *s = i;
             }
         } else {
-            self.large.insert(symbol, si);
+            self.large.insert(id, i);
         }
     }
 }

@@ -6,7 +6,7 @@
 //! `Rejected` removes it. A passed amend leaves a reservation of the quantity and notional it may
 //! add until its `Replaced` or `Rejected`.
 
-use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
 
 use rustc_hash::FxHashMap;
 
@@ -113,8 +113,8 @@ impl Orders {
         let (sym, acct, client_id, old) = (o.sym, o.acct, o.client_id, o.order_id);
         o.order_id = order_id;
         o.seq = 0;
-        if old != order_id && old != 0 && self.by_id.get(&(sym, old)) == Some(&h) {
-            self.by_id.remove(&(sym, old));
+        if old != order_id && old != 0 {
+            remove_if(&mut self.by_id, (sym, old), h);
         }
         if order_id != 0 {
             self.by_id.insert((sym, order_id), h);
@@ -126,11 +126,11 @@ impl Orders {
 
     pub fn remove(&mut self, h: u32) -> Option<LiveOrder> {
         let o = self.slots.get_mut(h as usize)?.take()?;
-        if o.order_id != 0 && self.by_id.get(&(o.sym, o.order_id)) == Some(&h) {
-            self.by_id.remove(&(o.sym, o.order_id));
+        if o.order_id != 0 {
+            remove_if(&mut self.by_id, (o.sym, o.order_id), h);
         }
-        if o.client_id != 0 && self.by_client.get(&(o.sym, o.acct, o.client_id)) == Some(&h) {
-            self.by_client.remove(&(o.sym, o.acct, o.client_id));
+        if o.client_id != 0 {
+            remove_if(&mut self.by_client, (o.sym, o.acct, o.client_id), h);
         }
         self.free.push(h);
         Some(o)
@@ -145,108 +145,155 @@ impl Orders {
     }
 }
 
-/// Commands waiting for the book's answer, by sequence number. Sequence numbers are checked in
-/// increasing order and answered soon after, so a ring indexed by `seq - base` holds them
-/// (no hashing, sequential memory); entries that would make the ring longer than `RING` spill to a
-/// map (an answer that never came, a sequence number out of order).
+/// Remove `key` if it maps to handle `h` (one lookup).
+#[inline]
+fn remove_if<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, u32>, key: K, h: u32) {
+    if let Entry::Occupied(e) = map.entry(key) {
+        if *e.get() == h {
+            e.remove();
+        }
+    }
+}
+
+/// Commands waiting for the book's answer, by sequence number: a map from `seq` to `Pending`.
+/// Sequence numbers are checked in increasing order and answered soon after, so a direct-mapped
+/// table indexed by `seq % SLOTS` holds them (no hashing, sequential memory, no shifting); an
+/// entry whose slot is taken by another sequence number (an answer that never came, more than
+/// `SLOTS` commands in flight) goes to a map.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PendingSet {
-    base: u64,
-    ring: VecDeque<Option<Pending>>,
+    /// `SLOTS` entries once the first command is inserted (empty before).
+    table: Vec<Option<(u64, Pending)>>,
     spill: FxHashMap<u64, Pending>,
 }
 
 impl PendingSet {
-    const RING: u64 = 1 << 16;
+    const SLOTS: usize = 1 << 13;
+
+    #[inline]
+    fn index(seq: u64) -> usize {
+        // The low bits of `seq`: the cast keeps them (SLOTS is far below usize::MAX).
+        (seq as usize) & (Self::SLOTS - 1)
+    }
 
     /// Insert; returns what was pending under `seq` before (a reused sequence number).
-    #[inline]
+    #[inline(always)]
     pub fn insert(&mut self, seq: u64, p: Pending) -> Option<Pending> {
-        if self.ring.is_empty() {
-            self.base = seq;
+        if self.table.is_empty() {
+            self.table.resize(Self::SLOTS, None);
         }
-        if seq >= self.base && seq - self.base >= Self::RING {
-            self.make_room(seq);
-        }
-        let Some(i) = seq
-            .checked_sub(self.base)
-            .and_then(|i| usize::try_from(i).ok())
-        else {
-            // Below the ring (out of order): the map.
-            return self.spill.insert(seq, p);
+        let previous = if self.spill.is_empty() {
+            None
+        } else {
+            self.spill.remove(&seq)
         };
-        let len = self.ring.len();
-        if i < len {
-            // Spilled entries are all below `base`, so only the ring can hold `seq`.
-            return self.ring.get_mut(i).and_then(|slot| slot.replace(p));
-        }
-        if i > len {
-            self.ring.resize(i, None);
-        }
-        self.ring.push_back(Some(p));
-        None
-    }
-
-    /// Move the oldest entries to the map until `seq` fits in the ring.
-    #[cold]
-    fn make_room(&mut self, seq: u64) {
-        while seq >= self.base && seq - self.base >= Self::RING {
-            match self.ring.pop_front() {
-                Some(Some(old)) => {
-                    self.spill.insert(self.base, old);
-                    self.base = self.base.saturating_add(1);
+        let slot = self.table.get_mut(Self::index(seq))?;
+        match slot {
+            Some((s, old)) if *s == seq => Some(std::mem::replace(old, p)),
+            Some(_) => {
+                // The slot holds an older command still waiting: it moves to the map.
+                if let Some((s, old)) = slot.replace((seq, p)) {
+                    self.spill.insert(s, old);
                 }
-                Some(None) => self.base = self.base.saturating_add(1),
-                None => self.base = seq,
+                previous
             }
-            self.trim();
+            None => {
+                *slot = Some((seq, p));
+                previous
+            }
         }
     }
 
+    #[inline]
     pub fn remove(&mut self, seq: u64) -> Option<Pending> {
-        let taken = self
-            .slot(seq)
-            .and_then(|i| self.ring.get_mut(i))
-            .and_then(Option::take);
-        match taken {
-            Some(p) => {
-                self.trim();
-                Some(p)
+        if let Some(slot) = self.table.get_mut(Self::index(seq)) {
+            if matches!(slot, Some((s, _)) if *s == seq) {
+                return slot.take().map(|(_, p)| p);
             }
-            None if self.spill.is_empty() => None,
-            None => self.spill.remove(&seq),
+        }
+        if self.spill.is_empty() {
+            None
+        } else {
+            self.spill.remove(&seq)
         }
     }
 
     pub fn get(&self, seq: u64) -> Option<&Pending> {
-        match self.slot(seq).and_then(|i| self.ring.get(i)) {
-            Some(Some(p)) => Some(p),
+        match self.table.get(Self::index(seq)) {
+            Some(Some((s, p))) if *s == seq => Some(p),
             _ => self.spill.get(&seq),
         }
     }
 
     /// Every entry, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Pending)> {
-        let base = self.base;
-        let ring = self
-            .ring
-            .iter()
-            .zip(base..)
-            .filter_map(|(p, seq)| p.as_ref().map(|p| (seq, p)));
-        ring.chain(self.spill.iter().map(|(&seq, p)| (seq, p)))
+        let table = self.table.iter().flatten().map(|(seq, p)| (*seq, p));
+        table.chain(self.spill.iter().map(|(&seq, p)| (seq, p)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::{Pending, PendingSet};
+
+    fn amend(qty: i64) -> Pending {
+        Pending::Amend {
+            acct: 0,
+            holding: 0,
+            side: crate::types::Side::Buy,
+            qty,
+            notional: i128::from(qty),
+        }
     }
 
-    #[inline]
-    fn slot(&self, seq: u64) -> Option<usize> {
-        let i = usize::try_from(seq.checked_sub(self.base)?).ok()?;
-        (i < self.ring.len()).then_some(i)
+    fn entries(p: &PendingSet) -> BTreeMap<u64, Pending> {
+        let all: Vec<(u64, Pending)> = p.iter().map(|(s, p)| (s, *p)).collect();
+        let map: BTreeMap<u64, Pending> = all.iter().copied().collect();
+        assert_eq!(map.len(), all.len(), "a sequence number held twice");
+        map
     }
 
-    /// Drop answered entries from the front.
-    fn trim(&mut self) {
-        while let Some(None) = self.ring.front() {
-            self.ring.pop_front();
-            self.base = self.base.saturating_add(1);
+    #[test]
+    fn test_pending_set_keeps_commands_whose_slot_is_reused() {
+        let slots = PendingSet::SLOTS as u64;
+        let mut p = PendingSet::default();
+        assert_eq!(p.insert(5, amend(1)), None);
+        // Same slot, later sequence numbers: the older entries move to the map.
+        assert_eq!(p.insert(5 + slots, amend(2)), None);
+        assert_eq!(p.insert(5 + 2 * slots, amend(3)), None);
+        assert_eq!(p.insert(5, amend(4)), Some(amend(1)));
+        assert_eq!(p.get(5), Some(&amend(4)));
+        assert_eq!(p.remove(5 + slots), Some(amend(2)));
+        assert_eq!(p.remove(5 + slots), None);
+        assert_eq!(p.remove(5 + 2 * slots), Some(amend(3)));
+        assert_eq!(p.remove(5), Some(amend(4)));
+        assert!(entries(&p).is_empty());
+    }
+
+    proptest! {
+        /// The set behaves like a map from sequence number to command, whatever the order of
+        /// the sequence numbers and however far apart (slot collisions included).
+        #[test]
+        fn prop_pending_set_is_a_map(
+            ops in proptest::collection::vec(
+                (any::<bool>(), 0u64..4, 0u64..40, 1i64..1000), 1..400),
+        ) {
+            let mut p = PendingSet::default();
+            let mut model = BTreeMap::new();
+            for (insert, lap, low, qty) in ops {
+                let seq = lap * PendingSet::SLOTS as u64 + low;
+                if insert {
+                    prop_assert_eq!(p.insert(seq, amend(qty)), model.insert(seq, amend(qty)));
+                } else {
+                    prop_assert_eq!(p.remove(seq), model.remove(&seq));
+                }
+                prop_assert_eq!(p.get(seq), model.get(&seq));
+            }
+            prop_assert_eq!(entries(&p), model);
         }
     }
 }

@@ -34,7 +34,7 @@ impl RiskEngine {
         }
         let si = self
             .symbol_ix
-            .get(symbol)
+            .get(symbol.into())
             .ok_or(RiskReject::UnknownSymbol)?;
         let state = self
             .symbols
@@ -103,7 +103,7 @@ impl RiskEngine {
         if cmd.account == 0 {
             return Ok(());
         }
-        let ai = self.account_ix.get(&cmd.account).copied();
+        let ai = self.account_ix.get(cmd.account);
         let hi = ai.and_then(|a| self.find_holding(a, si));
         let (price, level) = {
             let sym = self
@@ -200,7 +200,7 @@ impl RiskEngine {
         let target = if cmd.order_id != 0 {
             self.orders.find_id(si, cmd.order_id)
         } else {
-            let Some(&a) = self.account_ix.get(&cmd.account) else {
+            let Some(a) = self.account_ix.get(cmd.account) else {
                 return Ok(());
             };
             self.orders.find_client(si, a, cmd.client_id)
@@ -247,11 +247,14 @@ impl RiskEngine {
                 notional: (notional - o.notional()).max(0),
                 new_order: false,
             };
-            let held = self
-                .holdings
-                .get(o.holding as usize)
-                .map_or_else(Exposure::default, Holding::exposure);
-            acct.capacity(held, d)?;
+            if d.qty > 0 || d.notional > 0 {
+                // (An amend that adds nothing passes the capacity checks.)
+                let held = self
+                    .holdings
+                    .get(o.holding as usize)
+                    .map_or_else(Exposure::default, Holding::exposure);
+                acct.capacity(held, d)?;
+            }
             (d, level)
         };
         if let Some(acct) = self.accounts.get_mut(a as usize) {
@@ -283,8 +286,8 @@ impl RiskEngine {
     fn unknown_amend_target(&self, si: u32, cmd: &Command) -> Result<(), RiskReject> {
         let waiting = self
             .account_ix
-            .get(&cmd.account)
-            .and_then(|&a| self.find_holding(a, si))
+            .get(cmd.account)
+            .and_then(|a| self.find_holding(a, si))
             .and_then(|h| self.holdings.get(h as usize))
             .is_some_and(|held| held.unassigned > 0);
         if cmd.order_id != 0 && waiting {
@@ -369,6 +372,7 @@ fn new_order_terms(
 
 /// The band check of an amend's new price: untriggered stops against their stop price, other
 /// orders against the symbol's reference.
+#[inline(always)]
 fn amend_band(sym: &SymbolState, o: &LiveOrder, price: i64) -> Result<(), RiskReject> {
     let c = &sym.cfg;
     let reference =

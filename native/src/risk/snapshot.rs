@@ -214,7 +214,7 @@ impl RiskEngine {
             let limits = r.limits()?;
             let (custom, enabled, killed) = (r.flag()?, r.flag()?, r.flag()?);
             let (tokens, last_ts) = (r.u64()?, r.u64()?);
-            if id == 0 || e.account_ix.contains_key(&id) {
+            if id == 0 || e.account_ix.contains(id) {
                 return corrupt(format!("account {id} zero or repeated"));
             }
             let a = e.account_index(id);
@@ -343,8 +343,8 @@ impl RiskEngine {
     }
 
     fn known_account(&self, id: u64) -> Result<u32, RiskError> {
-        match self.account_ix.get(&id) {
-            Some(&a) => Ok(a),
+        match self.account_ix.get(id) {
+            Some(a) => Ok(a),
             None => corrupt(format!("unknown account {id}")),
         }
     }

@@ -91,9 +91,7 @@ impl RiskEngine {
 
     /// `None` for an account the engine has never seen (it would get the default limits).
     pub fn account(&self, account: u64) -> Option<AccountView> {
-        let a = self
-            .accounts
-            .get(*self.account_ix.get(&account)? as usize)?;
+        let a = self.accounts.get(self.account_ix.get(account)? as usize)?;
         Some(AccountView {
             account,
             limits: a.limits,
@@ -111,7 +109,7 @@ impl RiskEngine {
 
     /// The account's positions (every symbol it has traded or has orders in), by symbol.
     pub fn positions(&self, account: u64) -> Vec<PositionView> {
-        let Some(&a) = self.account_ix.get(&account) else {
+        let Some(a) = self.account_ix.get(account) else {
             return Vec::new();
         };
         let mut out: Vec<PositionView> = self
@@ -137,7 +135,9 @@ impl RiskEngine {
     }
 
     pub fn symbol(&self, symbol: u32) -> Option<SymbolView> {
-        let s = self.symbols.get(self.symbol_ix.get(symbol)? as usize)?;
+        let s = self
+            .symbols
+            .get(self.symbol_ix.get(symbol.into())? as usize)?;
         Some(SymbolView {
             config: s.cfg,
             last_price: s.last_price,
@@ -147,7 +147,7 @@ impl RiskEngine {
 
     /// The account's live orders, by (symbol, order id).
     pub fn orders(&self, account: u64) -> Vec<OrderRiskView> {
-        let Some(&a) = self.account_ix.get(&account) else {
+        let Some(a) = self.account_ix.get(account) else {
             return Vec::new();
         };
         let mut out: Vec<(u64, OrderRiskView)> = self
