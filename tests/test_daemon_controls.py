@@ -34,8 +34,6 @@ CONFIG: dict[str, Any] = {
 }
 
 
-
-
 _ADMINS: dict[tuple[int, int], Client] = {}  # (daemon pid, port) -> its admin session
 
 

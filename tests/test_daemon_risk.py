@@ -44,8 +44,6 @@ CONFIG: dict[str, Any] = {
 }
 
 
-
-
 @pytest.fixture
 def risky(start_daemon: Callable[..., Daemon]) -> Daemon:
     return start_daemon(CONFIG)

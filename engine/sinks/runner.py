@@ -43,8 +43,6 @@ CatchUp = Callable[[int], AsyncIterator[SinkBatch | None]]
 """`source(start_after_seq)`: every symbol's batches from start_after_seq on (None = idle)."""
 
 
-
-
 class Sink(Lifecycle):
     def __init__(
         self,
