@@ -25,7 +25,7 @@ from typing import Any, cast
 from engine.wire import decode_replies, encode_logon
 from perf.flow import ExpectedBook, Flow
 from perf.replay_engine import MAX_FRAME
-from perf.replay_match import Outcome, Plan, Tracker, timer_calibration
+from perf.replay_match import Outcome, Plan, Tracker, next_due, timer_calibration
 from perf.replay_replies import RepliesWriter
 
 __all__ = ["PipelineUnavailable", "run"]
@@ -110,27 +110,13 @@ async def _send(
     flow: Flow, sessions: list[Any], pipes: list[_MemoryTransport], run: _Run, plan: Plan
 ) -> None:
     tracker = run.tracker
-    planned, session_of, sent_one = tracker.planned, flow.session_of, tracker.sent_one
+    session_of, sent_one = flow.session_of, tracker.sent_one
     n, i = plan.count, 0
     while i < n:
         now = run.now()
-        if plan.max_mode:
-            room = plan.window - tracker.pending
-            if room <= 0:
-                run.progress.clear()
-                await run.progress.wait()
-                continue
-            j = min(n, i + min(room, plan.batch))
-            for k in range(i, j):
-                planned[k] = now
-        else:
-            gap = planned[i] - now
-            if gap > 0:
-                await asyncio.sleep(gap / 1e9)
-                continue
-            j, limit = i, min(n, i + plan.batch)
-            while j < limit and planned[j] <= now:
-                j += 1
+        j = await next_due(plan, tracker, run.progress, i, now)
+        if j == i:
+            continue
         start = i
         for k in range(i, j):  # runs of one session, in file order: the gateway keeps it
             sent_one(k, session_of[k], now)

@@ -14,6 +14,7 @@ cancels (zero or more replies) and orders without a client id are sent but not t
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import struct
 import time
@@ -28,7 +29,7 @@ from perf.flow import ExpectedBook
 from perf.hdr import summarize
 from perf.replay_engine import DecodedFlow
 
-__all__ = ["REPORT", "Outcome", "Plan", "ReportKind", "Tracker", "timer_calibration"]
+__all__ = ["REPORT", "Outcome", "Plan", "ReportKind", "Tracker", "next_due", "timer_calibration"]
 
 # decode_replies record (native/src/wire/client.rs): kind, side, reason, flags, code, 2 reserved,
 # out seq, order id, client order id, price, qty, leaves, cmd seq.
@@ -176,6 +177,32 @@ class Plan:
     batch: int = 16_384
     levels: int = 10
     drain_timeout_s: float = 30.0
+
+
+async def next_due(plan: Plan, tracker: Tracker, progress: asyncio.Event, i: int, now: int) -> int:
+    """The end (exclusive) of the commands from `i` that go out now, on an asyncio target: in
+    `max_mode` as many as the window allows (their planned time becomes `now`), else those whose
+    planned time has come (at most `plan.batch`). Returns `i` after waiting (for replies in
+    `max_mode`, for the next planned time otherwise): ask again."""
+    planned = tracker.planned
+    if plan.max_mode:
+        room = plan.window - tracker.pending
+        if room <= 0:
+            progress.clear()
+            await progress.wait()
+            return i
+        j = min(plan.count, i + min(room, plan.batch))
+        for k in range(i, j):
+            planned[k] = now
+        return j
+    gap = planned[i] - now
+    if gap > 0:
+        await asyncio.sleep(gap / 1e9)
+        return i
+    j, limit = i, min(plan.count, i + plan.batch)
+    while j < limit and planned[j] <= now:
+        j += 1
+    return j
 
 
 @dataclass

@@ -36,7 +36,7 @@ from perf.flow import Flow
 from perf.hdr import summarize
 from perf.nats_raw import RawNats, headers_block, hpub, raw_connect
 from perf.replay_engine import MAX_FRAME, DecodedFlow
-from perf.replay_match import Outcome, Plan, Tracker, timer_calibration
+from perf.replay_match import Outcome, Plan, Tracker, next_due, timer_calibration
 from perf.replay_replies import RepliesWriter
 from perf.replay_tcp import TargetError, fetch_books
 
@@ -146,27 +146,13 @@ class _Run:
 
 async def _send(proto: RawNats, run: _Run, plan: Plan) -> None:
     """Open loop: everything due goes out at once (in `--max` mode: up to the window)."""
-    tracker, planned = run.tracker, run.tracker.planned
+    tracker = run.tracker
     n, i = plan.count, 0
     while i < n:
         now = run.now()
-        if plan.max_mode:
-            room = plan.window - tracker.pending
-            if room <= 0:
-                run.progress.clear()
-                await run.progress.wait()
-                continue
-            j = min(n, i + min(room, plan.batch))
-            for k in range(i, j):
-                planned[k] = now
-        else:
-            gap = planned[i] - now
-            if gap > 0:
-                await asyncio.sleep(gap / 1e9)
-                continue
-            j, limit = i, min(n, i + plan.batch)
-            while j < limit and planned[j] <= now:
-                j += 1
+        j = await next_due(plan, tracker, run.progress, i, now)
+        if j == i:
+            continue
         proto.write(run.messages(range(i, j), now))
         i = j
         await asyncio.sleep(0)

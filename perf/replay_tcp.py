@@ -32,7 +32,15 @@ from engine.wire import decode_replies, encode_heartbeat, encode_logon
 from perf.flow import ExpectedBook, Flow
 from perf.hdr import summarize
 from perf.replay_engine import MAX_FRAME
-from perf.replay_match import REPORT, Outcome, Plan, ReportKind, Tracker, timer_calibration
+from perf.replay_match import (
+    REPORT,
+    Outcome,
+    Plan,
+    ReportKind,
+    Tracker,
+    next_due,
+    timer_calibration,
+)
 from perf.replay_replies import RepliesWriter
 
 __all__ = ["TargetError", "fetch_books", "run"]
@@ -204,27 +212,13 @@ async def _keepalive(conns: list[_Conn], every_s: float) -> None:
 
 async def _send(flow: Flow, conns: list[_Conn], run: _Run, plan: Plan) -> None:
     tracker = run.tracker
-    planned, session_of, sent_one = tracker.planned, flow.session_of, tracker.sent_one
+    session_of, sent_one = flow.session_of, tracker.sent_one
     n, i = plan.count, 0
     while i < n:
         now = run.now()
-        if plan.max_mode:
-            room = plan.window - tracker.pending
-            if room <= 0:
-                run.progress.clear()
-                await run.progress.wait()
-                continue
-            j = min(n, i + min(room, plan.batch))
-            for k in range(i, j):
-                planned[k] = now
-        else:
-            gap = planned[i] - now
-            if gap > 0:
-                await asyncio.sleep(gap / 1e9)
-                continue
-            j, limit = i, min(n, i + plan.batch)
-            while j < limit and planned[j] <= now:
-                j += 1
+        j = await next_due(plan, tracker, run.progress, i, now)
+        if j == i:
+            continue
         by_session: dict[int, list[int]] = {}
         for k in range(i, j):
             s = session_of[k]
