@@ -10,12 +10,12 @@ import random
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 from conftest import REPO, Daemon
+from services import until
 
 from engine import protocol
 from engine._native import JournalReader
@@ -90,14 +90,6 @@ async def read_all(c: Client, ledger: Ledger, acks: list[int]) -> None:
             acks[0] += 1
 
 
-async def until(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    """Wait (yielding to the reader task) until `cond` holds."""
-    async with asyncio.timeout(timeout):
-        while not cond():
-            await asyncio.sleep(0.002)
-    assert cond(), what
-
-
 def journal_orders(data_dir: Path) -> dict[int, Any]:
     """client order id -> the journaled new-order command (account 1)."""
     out: dict[int, Any] = {}
@@ -129,7 +121,7 @@ async def test_sigkill_at_many_points_loses_nothing_acknowledged(tmp_path: Path)
             kill_after = rng.randint(1, n)
             for _ in range(0, n, 20):
                 await c.send(ledger.orders(rng, 20))
-        await until(lambda k=kill_after, a=acks: a[0] >= k, 30, f"{kill_after} acks")
+        await until(lambda k=kill_after, a=acks: a[0] >= k, f"{kill_after} acks", 30)
         d.signal(signal.SIGKILL)
         assert d.wait() == -signal.SIGKILL
         await reader
@@ -142,7 +134,7 @@ async def test_sigkill_at_many_points_loses_nothing_acknowledged(tmp_path: Path)
     acks = [0]
     reader = asyncio.create_task(read_all(c, ledger, acks))
     await c.send(ledger.orders(rng, 200))
-    await until(lambda: acks[0] >= 200, 30, "the last 200 acks")
+    await until(lambda: acks[0] >= 200, "the last 200 acks", 30)
     live = d.json("/status")
     assert live["durable_seq"] == live["next_seq"] - 1
 

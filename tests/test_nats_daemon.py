@@ -1,8 +1,5 @@
 """End to end: the daemon subprocess with NATS (and Redis) enabled, against real servers.
-
-These run once the daemon accepts the `[nats]` / `[redis]` config of docs/nats.md ("Wiring");
-until then `cift-engine check-config` refuses such a file and every test here is skipped with
-that reason. In-process coverage of the same behaviour: tests/test_nats_*.py.
+In-process coverage of the same behaviour: tests/test_nats_*.py.
 """
 
 from __future__ import annotations
@@ -11,12 +8,10 @@ import contextlib
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 import redis.asyncio as aioredis
 from conftest import REPO, Daemon, base_config, merge, toml_dumps
 from services import (  # noqa: F401
@@ -66,12 +61,8 @@ def daemon_accepts_nats(tmp: Path) -> str | None:
     return (run.stderr or run.stdout).strip().splitlines()[-1]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _needs_nats_wiring(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    why = daemon_accepts_nats(tmp_path_factory.mktemp("probe"))
-    if why is not None:
-        pytest.skip(f"the daemon is not wired to NATS yet (docs/nats.md, Wiring): {why}")
-    yield
+def test_check_config_accepts_the_nats_and_redis_config(tmp_path: Path) -> None:
+    assert daemon_accepts_nats(tmp_path) is None
 
 
 def headers(account: int) -> dict[str, str]:

@@ -5,10 +5,10 @@ up from the journal with exactly the rows the stream holds."""
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 from pg_harness import PgServer
+from services import until
 
 from engine.book import EventKind, decode_events
 from engine.sinks import PostgresBackend, ReplayBooks, Sink, SinkBatch, SinkMetrics, replay
@@ -18,14 +18,6 @@ from engine.sinks.tail import ENTRY_DTYPE
 SYMBOLS = [("AAA", 1, 10**9), ("BBB", 1, 10**9)]
 CHUNK = 1_000  # journal entries per engine batch
 TIMEOUT_S = 120.0
-
-
-async def until(cond: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + TIMEOUT_S
-    while not cond():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.01)
 
 
 def gauge(metrics: SinkMetrics, name: str) -> float:
@@ -67,18 +59,20 @@ async def test_postgres_outage_under_load_lags_then_catches_up_exactly() -> None
         third = len(chunks) // 3
         sink.start()
         await engine(chunks[:third])
-        await until(lambda: sink.lag()[0] == 0, "the sink to keep up")
+        await until(lambda: sink.lag()[0] == 0, "the sink to keep up", TIMEOUT_S)
         assert gauge(metrics, "cift_sink_lag_sequences") == 0
 
         await asyncio.to_thread(server.stop)
         await engine(chunks[third : 2 * third])
         assert matched == seq_after(2 * third)  # matching went on
-        await until(lambda: gauge(metrics, "cift_sink_errors_total") > 0, "a failed write")
+        errors = "cift_sink_errors_total"
+        await until(lambda: gauge(metrics, errors) > 0, "a failed write", TIMEOUT_S)
         await until(
             lambda: (
                 gauge(metrics, "cift_sink_lag_sequences") >= seq_after(2 * third) - seq_after(third)
             ),
             "the lag to show the outage",
+            TIMEOUT_S,
         )
         assert gauge(metrics, "cift_sink_lag_seconds") > 0
         assert gauge(metrics, "cift_sink_dropped_batches_total") > 0
@@ -86,7 +80,7 @@ async def test_postgres_outage_under_load_lags_then_catches_up_exactly() -> None
         await asyncio.to_thread(server.restart)
         await engine(chunks[2 * third :])
         last = len(entries) // size
-        await until(lambda: sink.applied()[0] == last, "the catch-up")
+        await until(lambda: sink.applied()[0] == last, "the catch-up", TIMEOUT_S)
         await sink.drain()
         assert sink.lag() == (0, 0.0)
         assert gauge(metrics, "cift_sink_catchups_total") >= 2  # at start, after the outage
