@@ -1,10 +1,14 @@
 """Open-loop load over loopback TCP: latency from each order's planned send time to its reply.
 
     python -m perf.tcp [--rate 50000] [--seconds 10] [--warmup 2] [--daemon-cpu 0]
-                       [--client-cpu 1] [--host H --port P] [--json PATH]
+                       [--client-cpu 1] [--host H --port P] [--floor [BIN]] [--json PATH]
 
 Without --port it starts its own daemon (a temporary data dir, config like
 config/bench.toml: one symbol, no clock ticks, pinned to --daemon-cpu) and stops it afterwards.
+With --floor it starts `cift-floor` instead (native/src/wire/floor.rs, built by cargo if BIN is
+not given): a native server that answers every frame with one report and does nothing else.
+Its figures are the floor of this machine, kernel and load generator at that rate; the
+daemon's figures minus the floor's are what the engine adds.
 
 Command i of the stream is planned at t0 + i / rate, whatever happened before (open loop: no
 coordinated omission). The sender sends everything that is due, in one write, every turn of
@@ -177,6 +181,38 @@ def start_daemon(
     return proc, int(orjson.loads(runtime.read_bytes())["gateway_port"]), log
 
 
+def floor_binary(given: str | None) -> Path:
+    """The `cift-floor` binary: `given`, or built by cargo in release mode."""
+    if given:
+        return Path(given)
+    subprocess.run(
+        ["cargo", "build", "-q", "--release", "-p", "cift-native", "--bin", "cift-floor"],
+        cwd=REPO,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
+    return REPO / "target" / "release" / "cift-floor"
+
+
+def start_floor(binary: Path, cpu: int | None) -> tuple[subprocess.Popen[bytes], int]:
+    """Start the floor server (pinned to `cpu`) on a free port."""
+    proc = subprocess.Popen(
+        [str(binary), "0"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().decode().split()
+    if len(line) != 2 or line[0] != "PORT":
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"cift-floor did not start: {line}")
+    proc.stdout.close()
+    return proc, int(line[1])
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m perf.tcp", description=__doc__.split("\n\n")[0])
     p.add_argument("--rate", type=float, default=50_000, help="commands per second (offered)")
@@ -192,6 +228,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default="always",
         choices=["always", "interval", "none"],
         help="journal fsync policy of the daemon started here (replies wait for it)",
+    )
+    p.add_argument(
+        "--floor",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="BIN",
+        help="measure the native floor server (cift-floor) instead of the daemon",
     )
     p.add_argument("--json", default=None, help="write the figures and machine facts here")
     return p.parse_args(argv)
@@ -209,8 +253,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cift-tcp-") as tmp:
         proc = None
         port = args.port
-        if port is None:
-            cpu = args.daemon_cpu if args.daemon_cpu >= 0 else None
+        cpu = args.daemon_cpu if args.daemon_cpu >= 0 and args.daemon_cpu in cpus else None
+        if args.floor is not None:
+            proc, port = start_floor(floor_binary(args.floor), cpu)
+        elif port is None:
             proc, port, _ = start_daemon(Path(tmp), cpu, args.fsync)
         try:
             results = uvloop.run(load(args.host, port, frames, args))
@@ -219,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)
     lat = results["latency_ns"]
+    server = "cift-floor (native floor server)" if args.floor is not None else "daemon"
+    print(f"server: {server}")
     print(
         f"{results['commands']} commands at {args.rate:,.0f}/s offered "
         f"({results['achieved_send_rate']:,.0f}/s sent), {results['measured']} measured"

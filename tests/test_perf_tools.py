@@ -430,3 +430,33 @@ def test_lone_measures_cpu_per_order_of_every_order(tmp_path: Path) -> None:
     r = orjson.loads(out.read_bytes())["results"]
     assert r["orders"] == 2500 + 1000 - 2000  # the stream (fill + mix) minus the warm-up
     assert r["cpu_us_per_order"] > 0 and r["wall_us_per_order"] >= r["cpu_us_per_order"] * 0.5
+
+
+def floor_binary() -> Path:
+    """The debug build of `cift-floor` (cargo test builds it; else build it here)."""
+    binary = REPO / "target" / "debug" / "cift-floor"
+    if not binary.exists():
+        subprocess.run(
+            ["cargo", "build", "-q", "-p", "cift-native", "--bin", "cift-floor"],
+            cwd=REPO,
+            check=True,
+            stdin=subprocess.DEVNULL,
+            timeout=600,
+        )
+    return binary
+
+
+@pytest.mark.parametrize("server", ["daemon", "floor"])
+def test_tcp_load_measures_every_command_after_the_warmup(tmp_path: Path, server: str) -> None:
+    out = tmp_path / "tcp.json"
+    args = ["--rate", "2000", "--seconds", "1.5", "--warmup", "0.5", "--json", str(out)]
+    args += ["--daemon-cpu", "-1", "--client-cpu", "-1", "--fsync", "none"]
+    if server == "floor":
+        args += ["--floor", str(floor_binary())]
+    done = run_tool("perf.tcp", *args)
+    assert done.returncode == 0, done.stderr
+    assert ("cift-floor" in done.stdout) == (server == "floor")
+    r = orjson.loads(out.read_bytes())["results"]
+    assert r["measured"] == r["commands"] - 1000  # every command but the 0.5 s warm-up
+    lat = r["latency_ns"]
+    assert 0 < lat["p50"] <= lat["p99"] <= lat["max"]

@@ -16,6 +16,7 @@ pub mod client;
 pub mod codes;
 pub mod decode;
 pub mod encode;
+pub mod floor;
 mod fast;
 pub mod report;
 pub mod sequencer;
