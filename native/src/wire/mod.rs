@@ -16,8 +16,8 @@ pub mod client;
 pub mod codes;
 pub mod decode;
 pub mod encode;
-pub mod floor;
 mod fast;
+pub mod floor;
 pub mod report;
 pub mod sequencer;
 #[cfg(test)]
