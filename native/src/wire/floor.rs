@@ -95,7 +95,7 @@ mod tests {
 
     fn frame(body: usize) -> Vec<u8> {
         let mut f = (body as u32).to_le_bytes().to_vec();
-        f.extend(std::iter::repeat(7u8).take(body));
+        f.extend(std::iter::repeat_n(7u8, body));
         f
     }
 
