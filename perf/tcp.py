@@ -1,7 +1,8 @@
 """Open-loop load over loopback TCP: latency from each order's planned send time to its reply.
 
     python -m perf.tcp [--rate 50000] [--seconds 10] [--warmup 2] [--daemon-cpu 0]
-                       [--client-cpu 1] [--host H --port P] [--floor [BIN]] [--json PATH]
+                       [--client-cpu 1] [--client native|python] [--host H --port P]
+                       [--fsync always|interval|none] [--floor [BIN]] [--json PATH]
 
 Without --port it starts its own daemon (a temporary data dir, config like
 config/bench.toml: one symbol, no clock ticks, pinned to --daemon-cpu) and stops it afterwards.
@@ -11,13 +12,19 @@ Its figures are the floor of this machine, kernel and load generator at that rat
 daemon's figures minus the floor's are what the engine adds.
 
 Command i of the stream is planned at t0 + i / rate, whatever happened before (open loop: no
-coordinated omission). The sender sends everything that is due, in one write, every turn of
-the event loop. Its latency is measured from that planned time to the arrival of the first
+coordinated omission). Its latency is measured from that planned time to the arrival of the first
 report the engine sends for it (the report whose `cmdSeq` is that command's sequence number),
 recorded in an HdrHistogram. The stream is the synthetic flow (perf/pipeline.py): resting
 limits, amends, cancels, IOC and market orders, all of one account, so every command is
-answered on this session in command order. Reply frames are decoded in Rust
-(`decode_replies`), request frames encoded in Rust once before the run.
+answered on this session in command order. Request frames are encoded in Rust once before the
+run.
+
+The load generator (`--client`): `native` (default) is `cift-load` (native/src/bin/cift-load.rs,
+rules in native/src/wire/load.rs), one thread pinned to --client-cpu that busy-polls a
+non-blocking socket, writing everything due and reading what has arrived every turn, so nothing
+but the kernel sits between the socket and the clock. `python` is the same rules on this
+process's uvloop (replies decoded in Rust, `decode_replies`): it adds the event loop's own
+turn time to every figure.
 """
 
 from __future__ import annotations
@@ -32,10 +39,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import uvloop
 
@@ -181,17 +189,57 @@ def start_daemon(
     return proc, int(orjson.loads(runtime.read_bytes())["gateway_port"]), log
 
 
-def floor_binary(given: str | None) -> Path:
-    """The `cift-floor` binary: `given`, or built by cargo in release mode."""
+def native_binary(name: str, given: str | None = None) -> Path:
+    """One of the crate's binaries (`cift-floor`, `cift-load`): `given`, or built by cargo in
+    release mode."""
     if given:
         return Path(given)
     subprocess.run(
-        ["cargo", "build", "-q", "--release", "-p", "cift-native", "--bin", "cift-floor"],
+        ["cargo", "build", "-q", "--release", "-p", "cift-native", "--bin", name],
         cwd=REPO,
         check=True,
         stdin=subprocess.DEVNULL,
     )
-    return REPO / "target" / "release" / "cift-floor"
+    return REPO / "target" / "release" / name
+
+
+def pinned(cpu: int | None) -> Callable[[], None] | None:
+    return (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+
+
+def load_native(
+    binary: Path, host: str, port: int, frames: bytes, args: argparse.Namespace, cpu: int | None
+) -> dict[str, Any]:
+    """The same measurement by `cift-load` (native/src/bin/cift-load.rs): one busy-polling
+    thread, no event loop or interpreter between the socket and the clock."""
+    with tempfile.TemporaryDirectory(prefix="cift-load-") as tmp:
+        frames_path, out_path = Path(tmp) / "frames", Path(tmp) / "latencies"
+        frames_path.write_bytes(frames)
+        warmup = int(args.warmup * args.rate)
+        done = subprocess.run(
+            [str(binary), host, str(port), str(frames_path), str(args.rate), str(warmup),
+             str(out_path)],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, preexec_fn=pinned(cpu),
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise RuntimeError(f"cift-load failed: {done.stderr.strip()}")
+        summary = orjson.loads(done.stdout)
+        lat = np.frombuffer(out_path.read_bytes(), dtype="<u8")
+    h = histogram(())
+    for v in lat.tolist():
+        h.record_value(v)
+    return {
+        "commands": summary["commands"],
+        "measured": h.get_total_count(),
+        "offered_rate": args.rate,
+        "achieved_send_rate": summary["commands"] / summary["seconds"],
+        "max_commands_per_write": None,
+        "latency_ns": {
+            **{percentile_key(p): h.get_value_at_percentile(p) for p in PERCENTILES},
+            "mean": h.get_mean_value(),
+            "max": h.get_max_value(),
+        },
+    }
 
 
 def start_floor(binary: Path, cpu: int | None) -> tuple[subprocess.Popen[bytes], int]:
@@ -201,7 +249,7 @@ def start_floor(binary: Path, cpu: int | None) -> tuple[subprocess.Popen[bytes],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
+        preexec_fn=pinned(cpu),
     )
     assert proc.stdout is not None
     line = proc.stdout.readline().decode().split()
@@ -237,6 +285,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="BIN",
         help="measure the native floor server (cift-floor) instead of the daemon",
     )
+    p.add_argument(
+        "--client",
+        default="native",
+        choices=["native", "python"],
+        help="load generator: cift-load (native) or this process's event loop (python)",
+    )
+    p.add_argument("--load-bin", default=None, help="the cift-load binary (default: cargo build)")
     p.add_argument("--json", default=None, help="write the figures and machine facts here")
     return p.parse_args(argv)
 
@@ -248,25 +303,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     count = len(records) // COMMAND_SIZE
     frames = encode_requests(records, struct.pack("<I", 0) * count, ["BENCH"])
     cpus = os.sched_getaffinity(0)
-    if args.client_cpu >= 0 and args.client_cpu in cpus and len(cpus) > 1:
-        os.sched_setaffinity(0, {args.client_cpu})
+    client_cpu = args.client_cpu if args.client_cpu in cpus and len(cpus) > 1 else None
+    if client_cpu is not None and args.client == "python":
+        os.sched_setaffinity(0, {client_cpu})
     with tempfile.TemporaryDirectory(prefix="cift-tcp-") as tmp:
         proc = None
         port = args.port
         cpu = args.daemon_cpu if args.daemon_cpu >= 0 and args.daemon_cpu in cpus else None
         if args.floor is not None:
-            proc, port = start_floor(floor_binary(args.floor), cpu)
+            proc, port = start_floor(native_binary("cift-floor", args.floor or None), cpu)
         elif port is None:
             proc, port, _ = start_daemon(Path(tmp), cpu, args.fsync)
         try:
-            results = uvloop.run(load(args.host, port, frames, args))
+            if args.client == "native":
+                binary = native_binary("cift-load", args.load_bin)
+                results = load_native(binary, args.host, port, frames, args, client_cpu)
+            else:
+                results = uvloop.run(load(args.host, port, frames, args))
         finally:
             if proc is not None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)
     lat = results["latency_ns"]
     server = "cift-floor (native floor server)" if args.floor is not None else "daemon"
-    print(f"server: {server}")
+    print(f"server: {server}; load generator: {args.client}")
     print(
         f"{results['commands']} commands at {args.rate:,.0f}/s offered "
         f"({results['achieved_send_rate']:,.0f}/s sent), {results['measured']} measured"

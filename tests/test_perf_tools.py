@@ -432,12 +432,12 @@ def test_lone_measures_cpu_per_order_of_every_order(tmp_path: Path) -> None:
     assert r["cpu_us_per_order"] > 0 and r["wall_us_per_order"] >= r["cpu_us_per_order"] * 0.5
 
 
-def floor_binary() -> Path:
-    """The debug build of `cift-floor` (cargo test builds it; else build it here)."""
-    binary = REPO / "target" / "debug" / "cift-floor"
+def debug_binary(name: str) -> Path:
+    """A debug build of one of the crate's binaries (cargo test builds them; else build here)."""
+    binary = REPO / "target" / "debug" / name
     if not binary.exists():
         subprocess.run(
-            ["cargo", "build", "-q", "-p", "cift-native", "--bin", "cift-floor"],
+            ["cargo", "build", "-q", "-p", "cift-native", "--bin", name],
             cwd=REPO,
             check=True,
             stdin=subprocess.DEVNULL,
@@ -446,16 +446,23 @@ def floor_binary() -> Path:
     return binary
 
 
-@pytest.mark.parametrize("server", ["daemon", "floor"])
-def test_tcp_load_measures_every_command_after_the_warmup(tmp_path: Path, server: str) -> None:
+@pytest.mark.parametrize(
+    ("server", "client"), [("daemon", "native"), ("daemon", "python"), ("floor", "native")]
+)
+def test_tcp_load_measures_every_command_after_the_warmup(
+    tmp_path: Path, server: str, client: str
+) -> None:
     out = tmp_path / "tcp.json"
     args = ["--rate", "2000", "--seconds", "1.5", "--warmup", "0.5", "--json", str(out)]
-    args += ["--daemon-cpu", "-1", "--client-cpu", "-1", "--fsync", "none"]
+    args += ["--daemon-cpu", "-1", "--client-cpu", "-1", "--fsync", "none", "--client", client]
+    if client == "native":
+        args += ["--load-bin", str(debug_binary("cift-load"))]
     if server == "floor":
-        args += ["--floor", str(floor_binary())]
+        args += ["--floor", str(debug_binary("cift-floor"))]
     done = run_tool("perf.tcp", *args)
     assert done.returncode == 0, done.stderr
     assert ("cift-floor" in done.stdout) == (server == "floor")
+    assert f"load generator: {client}" in done.stdout
     r = orjson.loads(out.read_bytes())["results"]
     assert r["measured"] == r["commands"] - 1000  # every command but the 0.5 s warm-up
     lat = r["latency_ns"]

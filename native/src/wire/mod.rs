@@ -18,6 +18,7 @@ pub mod decode;
 pub mod encode;
 mod fast;
 pub mod floor;
+pub mod load;
 pub mod report;
 pub mod sequencer;
 #[cfg(test)]
