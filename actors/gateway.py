@@ -35,6 +35,7 @@ from typing import cast
 
 from actors.base import Lifecycle, State
 from actors.items import Intake
+from actors.lane import Lane
 from actors.risk import RiskActor
 from engine.book import encode_command, mass_cancel
 from engine.codes import GatewayCode, text
@@ -80,6 +81,10 @@ class Session(asyncio.Protocol):
         self.gateway._on_lost(self, exc)
 
 
+def _not_connected(item: Intake, records: int) -> None:
+    raise RuntimeError("gateway not connected")
+
+
 class Gateway(Lifecycle):
     def __init__(
         self,
@@ -95,6 +100,7 @@ class Gateway(Lifecycle):
         self.publisher = publisher
         self.clock = clock
         self.risk: RiskActor | None = None
+        self.intake: Callable[[Intake, int], None] = _not_connected
         self.sessions: dict[int, Session] = {}
         self.server: asyncio.Server | None = None
         self.port = 0
@@ -108,8 +114,11 @@ class Gateway(Lifecycle):
         self._housekeeping: asyncio.Task[None] | None = None
         self._closed = asyncio.Event()
 
-    def connect(self, risk: RiskActor) -> None:
+    def connect(self, risk: RiskActor, lane: Lane | None = None) -> None:
+        """Reads go to `risk`, through `lane` when one is given (it passes them on to `risk`
+        whenever a stage is busy)."""
         self.risk = risk
+        self.intake = lane.submit if lane is not None else risk.submit
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -266,7 +275,7 @@ class Gateway(Lifecycle):
                 buf, s.account, s.admin
             )
             if commands:
-                risk.submit(Intake(commands, symbols, now), len(symbols) >> 2)
+                self.intake(Intake(commands, symbols, now), len(symbols) >> 2)
             if rejects:
                 self.publisher.add_for_session(s.sid, rejects)
                 self.flush()

@@ -56,7 +56,8 @@ class PublishingActor(Actor[Reports]):
             self.durable_seq = seq
             for listener in self.durable_listeners:
                 listener(seq)
-            self.inbox.wake()
+            if self.inbox._items:  # held items may be admissible now
+                self.inbox.wake()
 
     def handle(self, batch: list[Reports]) -> None:
         assert self.outlet is not None, "not connected"

@@ -11,6 +11,7 @@ from engine._native_journal import JournalReader as JournalReader
 from engine._native_journal import JournalWriter as JournalWriter
 from engine._native_journal import journal_recover as journal_recover
 from engine._native_journal import journal_scan as journal_scan
+from engine._native_lane import Lane as Lane
 from engine._native_risk import RISK_REJECT_TEXTS as RISK_REJECT_TEXTS
 from engine._native_risk import AccountLimits as AccountLimits
 from engine._native_risk import RiskEngine as RiskEngine
@@ -49,6 +50,7 @@ __all__ = [
     "JournalCorrupt",
     "JournalReader",
     "JournalWriter",
+    "Lane",
     "OrderInfo",
     "Publisher",
     "RiskEngine",

@@ -145,6 +145,7 @@ class QueueConfig:
 @dataclass(frozen=True)
 class BatchConfig:
     max_records: int = _check(_range(1))
+    lane: bool = True
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from actors.base import Actor, InboxClosed, State
 from actors.book import BookActor
 from actors.gateway import Gateway
 from actors.items import Intake
+from actors.lane import Lane
 from actors.persistence import PersistenceActor, Snapshotter
 from actors.publishing import PublishingActor
 from actors.risk import (
@@ -58,6 +59,7 @@ from engine.nats_publish import NatsPublishConfig, NatsPublisher
 from engine.nats_publish import connect as nats_connect
 from engine.nats_republish import replay_reports
 from engine.recovery import (
+    KIND_COMMANDS,
     SNAPSHOT_DIR,
     Recovered,
     RecoveryError,
@@ -164,7 +166,14 @@ class Engine:
         self.publishing.mark_durable(next_seq - 1)  # what the journal already holds
 
         # The edges, and what each does when the next stage is full:
-        self.gateway.connect(self.risk)  # risk full: stop reading every socket
+        # The lane (actors/lane.py): a read that finds every stage idle (journal fsync "none")
+        # runs through all of them in one native call; otherwise it goes to risk.
+        self.lane = (
+            Lane(self.risk, self.books, self.persistence, self.publishing, KIND_COMMANDS)
+            if config.batch.lane
+            else None
+        )
+        self.gateway.connect(self.risk, self.lane)  # risk full: stop reading every socket
         self.risk.connect(self.books, self.persistence, self.publishing)  # full: risk waits
         for book in self.books:
             # publishing full: the book waits; its events go back to the risk engine

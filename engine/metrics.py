@@ -118,6 +118,11 @@ class _EngineCollector(Collector):
             "Times the gateway stopped reading sockets (risk inbox full)",
             value=e.gateway.pauses,
         )
+        yield CounterMetricFamily(
+            "cift_lane_reads",
+            "Reads that went through every stage in one native call (actors/lane.py)",
+            value=e.lane.runs if e.lane is not None else 0,
+        )
         c = CounterMetricFamily("cift_dropped", "Records dropped by policy", labels=["edge"])
         c.add_metric(["reports_unroutable"], _int(pub.get("unroutable", 0)))
         c.add_metric(["clock_tick"], e.clock_ticks_dropped)

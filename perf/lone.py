@@ -7,7 +7,12 @@ the reply written to an in-memory transport. No sockets, no load generator: what
 pipeline's own Python glue and native work, as CPU time per order. Compare it with the daemon's
 CPU per order under `perf.tcp` to see what the kernel's socket path adds.
 
-    python -m perf.lone [--orders N] [--fsync none|interval|always] [--risk on|off] [--json P]
+    python -m perf.lone [--orders N] [--fsync none|interval|always] [--risk on|off]
+                        [--lane on|off] [--json P]
+
+With `--lane on` (the default config) and fsync `none` every read takes the lane
+(actors/lane.py): one native call for risk, journal, book and publishing; `--lane off` sends
+it through the actors' queues as under load.
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ def frame_bounds(frames: bytes) -> list[tuple[int, int]]:
     return out
 
 
-async def run(orders: int, fsync: str, risk: bool) -> dict[str, Any]:
+async def run(orders: int, fsync: str, risk: bool, lane: bool = True) -> dict[str, Any]:
     records = record_stream(1, orders, 1000)
     n = len(records) // COMMAND_SIZE
     frames = encode_requests(records, struct.pack("<I", 0) * n, [SYMBOL.name])
@@ -54,7 +59,8 @@ async def run(orders: int, fsync: str, risk: bool) -> dict[str, Any]:
         journal = dataclasses.replace(
             config.journal, fsync=fsync, snapshot_every_commands=0, snapshot_interval_s=0.0
         )
-        eng = Engine(dataclasses.replace(config, journal=journal))
+        batch = dataclasses.replace(config.batch, lane=lane)
+        eng = Engine(dataclasses.replace(config, journal=journal, batch=batch))
         watched = eng.start()
         eng.gateway.start_detached()
         session = eng.gateway.session()
@@ -75,6 +81,7 @@ async def run(orders: int, fsync: str, risk: bool) -> dict[str, Any]:
             await actor.drain()
         cpu, wall = time.thread_time_ns() - cpu0, time.perf_counter_ns() - wall0
         sequenced = eng.sequenced()
+        lane_reads = eng.lane.runs if eng.lane is not None else 0
         for f in watched:
             f.cancel()
         await asyncio.gather(*watched, return_exceptions=True)
@@ -82,6 +89,7 @@ async def run(orders: int, fsync: str, risk: bool) -> dict[str, Any]:
     if sequenced != len(bounds):
         raise RuntimeError(f"sequenced {sequenced} of {len(bounds)} orders")
     return {
+        "lane_reads": lane_reads,
         "orders": len(timed),
         "cpu_us_per_order": cpu / len(timed) / 1000,
         "wall_us_per_order": wall / len(timed) / 1000,
@@ -93,15 +101,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--orders", type=int, default=20_000)
     p.add_argument("--fsync", default="none", choices=["none", "interval", "always"])
     p.add_argument("--risk", default="on", choices=["on", "off"])
+    p.add_argument("--lane", default="on", choices=["on", "off"], help="[batch] lane")
     p.add_argument("--json", default=None, help="write the figures and machine facts here")
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    r = uvloop.run(run(args.orders, args.fsync, args.risk == "on"))
+    r = uvloop.run(run(args.orders, args.fsync, args.risk == "on", args.lane == "on"))
     print(
-        f"{r['orders']} lone orders (fsync {args.fsync}, risk {args.risk}): "
+        f"{r['orders']} lone orders (fsync {args.fsync}, risk {args.risk}, lane {args.lane}: "
+        f"{r['lane_reads']} reads took it): "
         f"{r['cpu_us_per_order']:.1f} µs CPU, {r['wall_us_per_order']:.1f} µs wall per order"
     )
     if args.json:

@@ -426,7 +426,7 @@ def test_lone_measures_cpu_per_order_of_every_order(tmp_path: Path) -> None:
     out = tmp_path / "lone.json"
     done = run_tool("perf.lone", "--orders", "2500", "--json", str(out))
     assert done.returncode == 0, done.stderr
-    assert "lone orders (fsync none, risk on)" in done.stdout
+    assert "lone orders (fsync none, risk on, lane on: 3500 reads took it)" in done.stdout
     r = orjson.loads(out.read_bytes())["results"]
     assert r["orders"] == 2500 + 1000 - 2000  # the stream (fill + mix) minus the warm-up
     assert r["cpu_us_per_order"] > 0 and r["wall_us_per_order"] >= r["cpu_us_per_order"] * 0.5

@@ -14,14 +14,14 @@ pyo3::create_exception!(
     "The journal cannot be read safely."
 );
 
-fn to_py(e: JournalError) -> PyErr {
+pub(crate) fn journal_error(e: JournalError) -> PyErr {
     JournalCorrupt::new_err(e.to_string())
 }
 
 /// Appends group-committed records to a journal directory.
 #[pyclass(module = "engine._native")]
 pub struct JournalWriter {
-    inner: journal::JournalWriter,
+    pub(crate) inner: journal::JournalWriter,
 }
 
 #[pymethods]
@@ -30,7 +30,7 @@ impl JournalWriter {
     fn new(py: Python<'_>, dir: PathBuf, roll_bytes: u64, next_seq: u64) -> PyResult<Self> {
         let inner = py
             .allow_threads(|| journal::JournalWriter::open(&dir, roll_bytes, next_seq))
-            .map_err(to_py)?;
+            .map_err(journal_error)?;
         Ok(JournalWriter { inner })
     }
 
@@ -53,13 +53,13 @@ impl JournalWriter {
             }
             Ok(())
         })
-        .map_err(to_py)
+        .map_err(journal_error)
     }
 
     /// fdatasync what was appended since the last sync; False if nothing needed it.
     fn sync(&mut self, py: Python<'_>) -> PyResult<bool> {
         let w = &mut self.inner;
-        py.allow_threads(|| w.sync()).map_err(to_py)
+        py.allow_threads(|| w.sync()).map_err(journal_error)
     }
 
     #[getter]
@@ -78,7 +78,9 @@ impl JournalWriter {
 /// Raises JournalCorrupt for corruption that is not a torn tail.
 #[pyfunction]
 fn journal_scan(py: Python<'_>, dir: PathBuf) -> PyResult<Py<PyDict>> {
-    let r = py.allow_threads(|| journal::scan(&dir)).map_err(to_py)?;
+    let r = py
+        .allow_threads(|| journal::scan(&dir))
+        .map_err(journal_error)?;
     let d = PyDict::new(py);
     d.set_item("files", r.files)?;
     d.set_item("records", r.records)?;
@@ -111,7 +113,7 @@ fn journal_recover(py: Python<'_>, dir: PathBuf) -> PyResult<Py<PyDict>> {
         let r = journal::scan(&dir)?;
         journal::truncate_tail(&r.tail)
     })
-    .map_err(to_py)?;
+    .map_err(journal_error)?;
     Ok(report)
 }
 
@@ -130,7 +132,7 @@ impl JournalReader {
     #[pyo3(signature = (dir, from_seq = 0))]
     fn new(dir: PathBuf, from_seq: u64) -> PyResult<Self> {
         Ok(JournalReader {
-            inner: journal::JournalReader::open(&dir, from_seq).map_err(to_py)?,
+            inner: journal::JournalReader::open(&dir, from_seq).map_err(journal_error)?,
         })
     }
 
@@ -142,7 +144,7 @@ impl JournalReader {
         let it = &mut self.inner;
         match py.allow_threads(|| it.next()) {
             None => Ok(None),
-            Some(Err(e)) => Err(to_py(e)),
+            Some(Err(e)) => Err(journal_error(e)),
             Some(Ok(r)) => Ok(Some((
                 r.kind,
                 r.first_seq,

@@ -6,6 +6,7 @@
 //! `ValueError`/`TypeError`; a rejected order is an event, not an exception.
 
 mod journal;
+mod lane;
 mod risk;
 mod sinks;
 mod wire;
@@ -333,5 +334,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     journal::register(m)?;
     risk::register(m)?;
     sinks::register(m)?;
+    lane::register(m)?;
     Ok(())
 }

@@ -136,9 +136,9 @@ impl PyWireDecoder {
 
 /// The risk actor's batch step: checks, sequence numbers, timestamps, routing.
 #[pyclass(name = "Sequencer", module = "engine._native")]
-struct PySequencer {
-    inner: Sequencer,
-    out: Sequenced,
+pub(crate) struct PySequencer {
+    pub(crate) inner: Sequencer,
+    pub(crate) out: Sequenced,
 }
 
 type SequenceResult<'py> = (
@@ -258,8 +258,8 @@ impl PySequencer {
 
 /// Event records -> per-session reply frames; owns routing and output sequence numbers.
 #[pyclass(name = "Publisher", module = "engine._native")]
-struct PyPublisher {
-    inner: Publisher,
+pub(crate) struct PyPublisher {
+    pub(crate) inner: Publisher,
 }
 
 #[pymethods]

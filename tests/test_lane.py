@@ -1,0 +1,166 @@
+"""The lane (actors/lane.py) is the actors, faster: the same flow through an engine with the lane
+on and with it off gives byte-identical replies, journal, book and risk state, and the same
+reports to publishing's listeners; and the lane is really taken (or not) when it should be.
+
+Real engines in process (no sockets: the gateway's session protocol fed one read at a time, as
+a socket delivers them), a deterministic engine clock, two symbols, risk engine on, invalid
+commands mixed in (risk rejects, book rejects)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.items import Reports
+from engine.book import COMMAND_SIZE, CmdKind
+from engine.config import AccountConfig, BatchConfig, ClockConfig, Config, SymbolConfig, load
+from engine.daemon import Engine
+from engine.recovery import JOURNAL_DIR
+from engine.wire import REPORT_SIZE, decode_replies, encode_logon, encode_requests
+from perf.pipeline import SinkTransport, record_stream
+
+SYMBOLS = (
+    SymbolConfig("AAA", 1, 1, 2, 1, 1 << 40, 0, 0, 1 << 40),
+    SymbolConfig("BBB", 1, 1, 2, 1, 1 << 40, 0, 0, 1 << 40),
+)
+CLIENT_ID_SHIFT = 1 << 40
+REJECT_KIND = (
+    4  # decode_replies' kind byte of a Reject  # symbol BBB's client order ids, apart from AAA's
+)
+
+
+class RecordingTransport(SinkTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.data = bytearray()
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self.data += data
+
+
+def flow(seed: int, commands: int) -> tuple[bytes, bytes]:
+    """Two symbols' synthetic flows interleaved (command records, u32 symbol indexes), with
+    every 37th command's price made invalid (a risk reject) and every 53rd cancel pointed at an
+    order that never existed (a book reject)."""
+    a = record_stream(seed, commands, 50)
+    b = bytearray(record_stream(seed + 1000, commands, 50))
+    for off in range(0, len(b), COMMAND_SIZE):
+        if b[off] in (CmdKind.NEW, CmdKind.CANCEL, CmdKind.AMEND):
+            (cid,) = struct.unpack_from("<Q", b, off + 40)
+            struct.pack_into("<Q", b, off + 40, cid + CLIENT_ID_SHIFT)
+    records, symbols = bytearray(), bytearray()
+    for i in range(min(len(a), len(b)) // COMMAND_SIZE):
+        for sym, src in ((0, a), (1, b)):
+            rec = bytearray(src[i * COMMAND_SIZE : (i + 1) * COMMAND_SIZE])
+            n = len(records) // COMMAND_SIZE
+            if rec[0] == CmdKind.NEW and n % 37 == 0:
+                struct.pack_into("<q", rec, 48, 1 << 41)  # above max_price: a risk reject
+            if rec[0] == CmdKind.CANCEL and n % 53 == 0:
+                struct.pack_into("<Q", rec, 40, (1 << 50) + n)  # unknown client id
+            records += rec
+            symbols += struct.pack("<I", sym)
+    return bytes(records), bytes(symbols)
+
+
+def config(data_dir: Path, lane: bool, fsync: str = "none") -> Config:
+    base = load()
+    return dataclasses.replace(
+        base.with_data_dir(data_dir),
+        symbols=SYMBOLS,
+        accounts=(AccountConfig(1, "bench", False),),
+        clock=ClockConfig(0),
+        batch=BatchConfig(base.batch.max_records, lane),
+        journal=dataclasses.replace(
+            base.journal, fsync=fsync, snapshot_every_commands=0, snapshot_interval_s=0.0
+        ),
+    )
+
+
+def frames_of(records: bytes, symbols: bytes, per_read: int) -> list[bytes]:
+    """Request frames, `per_read` to a read."""
+    data = encode_requests(records, symbols, [s.name for s in SYMBOLS])
+    frames, pos = [], 0
+    while pos < len(data):
+        (n,) = struct.unpack_from("<I", data, pos)
+        frames.append(data[pos : pos + 4 + n])
+        pos += 4 + n
+    return [b"".join(frames[i : i + per_read]) for i in range(0, len(frames), per_read)]
+
+
+async def run(
+    data_dir: Path, lane: bool, reads: list[bytes], fsync: str = "none"
+) -> dict[str, Any]:
+    eng = Engine(config(data_dir, lane, fsync))
+    ticks = iter(range(1_000_000_000, 1 << 62, 1000))
+    eng.risk.clock = lambda: next(ticks)  # the engine clock, deterministic
+    heard: list[Reports] = []
+    watched = eng.start()
+    eng.publishing.listeners.append(heard.extend)
+    eng.gateway.start_detached()
+    session = eng.gateway.session()
+    transport = RecordingTransport()
+    session.connection_made(transport)  # type: ignore[arg-type]
+    session.data_received(encode_logon(1, "bench"))
+    for r in reads:
+        session.data_received(r)
+        await asyncio.sleep(0)
+    for actor in eng.actors():
+        await actor.drain()
+    await eng.persistence.flush()
+    for f in watched:
+        f.cancel()
+    await asyncio.gather(*watched, return_exceptions=True)
+    eng.persistence.close()
+    journal = b"".join(p.read_bytes() for p in sorted((data_dir / JOURNAL_DIR).iterdir()))
+    assert eng.risk_engine is not None
+    return {
+        "replies": bytes(transport.data),
+        "journal": journal,
+        "books": [b.book.snapshot() for b in eng.books],
+        "risk": eng.risk_engine.snapshot(),
+        "heard": [(r.events, r.symbol, r.symbols, r.max_seq) for r in heard],
+        "lane_runs": eng.lane.runs if eng.lane is not None else 0,
+        "sequenced": eng.sequenced(),
+        "reads": len(reads),
+    }
+
+
+@pytest.mark.parametrize(("seed", "per_read"), [(1, 1), (2, 3), (3, 17)])
+def test_the_lane_and_the_actors_give_identical_bytes(
+    tmp_path: Path, seed: int, per_read: int
+) -> None:
+    records, symbols = flow(seed, 400)
+    reads = frames_of(records, symbols, per_read)
+    on = asyncio.run(run(tmp_path / "on", True, reads))
+    off = asyncio.run(run(tmp_path / "off", False, reads))
+    assert on["lane_runs"] == len(reads)  # every read took the lane
+    assert off["lane_runs"] == 0
+    assert on["sequenced"] == off["sequenced"] > 0
+    for key in ("replies", "journal", "books", "risk", "heard"):
+        assert on[key] == off[key], key
+    # the flow exercised rejects of both kinds: risk (2xxx) and book (3xxx)
+    codes = reject_codes(on["replies"])
+    assert any(2000 <= c < 3000 for c in codes) and any(3000 <= c < 4000 for c in codes)
+
+
+def reject_codes(replies: bytes) -> set[int]:
+    used, reports = decode_replies(replies, 1 << 20)
+    assert used == len(replies)
+    return {
+        struct.unpack_from("<H", reports, off + 4)[0]
+        for off in range(0, len(reports), REPORT_SIZE)
+        if reports[off] == REJECT_KIND
+    }
+
+
+def test_the_lane_is_not_taken_when_a_reply_must_wait_for_an_fsync(tmp_path: Path) -> None:
+    records, symbols = flow(4, 60)
+    reads = frames_of(records, symbols, 1)
+    got = asyncio.run(run(tmp_path / "always", True, reads, fsync="always"))
+    assert got["lane_runs"] == 0 and got["sequenced"] > 0
