@@ -62,7 +62,10 @@ def record_stream(seed: int, commands: int, depth: int) -> bytes:
     return bytes(buf)
 
 
-def bench_config(data_dir: Path, risk: bool = True) -> Config:
+def bench_config(
+    data_dir: Path, risk: bool = True, fsync: str | None = None, lane: bool = True
+) -> Config:
+    """One symbol, one account, no clock ticks; `fsync` None: the default policy."""
     base = load()
     return dataclasses.replace(
         base.with_data_dir(data_dir),
@@ -70,6 +73,8 @@ def bench_config(data_dir: Path, risk: bool = True) -> Config:
         accounts=(AccountConfig(1, "bench", False),),
         clock=ClockConfig(0),
         risk=dataclasses.replace(base.risk, enabled=risk),
+        journal=dataclasses.replace(base.journal, fsync=fsync or base.journal.fsync),
+        batch=dataclasses.replace(base.batch, lane=lane),
     )
 
 
@@ -110,10 +115,15 @@ class SinkTransport:
 
 
 async def run_pipeline(
-    frames: bytes, commands: int, chunk: int, risk: bool = True
+    frames: bytes,
+    commands: int,
+    chunk: int,
+    risk: bool = True,
+    fsync: str | None = None,
+    lane: bool = True,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cift-pipeline-") as tmp:
-        config = bench_config(Path(tmp), risk)
+        config = bench_config(Path(tmp), risk, fsync, lane)
         eng = Engine(config)
         records = {a.name: 0 for a in eng.actors()}
         for a in eng.actors():
@@ -152,6 +162,7 @@ async def run_pipeline(
             "orders_per_s": commands / elapsed,
             "reply_bytes": transport.bytes,
             "backpressure_pauses": eng.gateway.pauses,
+            "lane_reads": eng.lane.runs if eng.lane is not None else 0,
             "mean_batch": {
                 a.name: round(records[a.name] / a.batches, 1) for a in eng.actors() if a.batches
             },
@@ -225,6 +236,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=["on", "off"],
         help="the risk engine ([risk] enabled); off: the sequencer's basic checks only",
     )
+    p.add_argument(
+        "--fsync",
+        default=None,
+        choices=["always", "interval", "none"],
+        help="journal fsync policy (default: the config's default, always)",
+    )
+    p.add_argument(
+        "--lane", default="on", choices=["on", "off"], help="[batch] lane (used with fsync none)"
+    )
     p.add_argument("--json", default=None, help="write the figures and machine facts here")
     return p.parse_args(argv)
 
@@ -243,7 +263,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     gc.freeze()  # as the daemon does once it has started
     book_s = min(run_book(records, batch) for _ in range(args.repeat))
     risk = args.risk == "on"
-    runs = [uvloop.run(run_pipeline(frames, n, args.chunk, risk)) for _ in range(args.repeat)]
+    lane = args.lane == "on"
+    runs = [
+        uvloop.run(run_pipeline(frames, n, args.chunk, risk, args.fsync, lane))
+        for _ in range(args.repeat)
+    ]
     best = min(runs, key=lambda r: r["seconds"])
     results: dict[str, Any] = {
         "commands": n,
@@ -258,7 +282,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"pipeline   {results['pipeline_orders_per_s']:>12,.0f} orders/s")
     print(f"book alone {results['book_orders_per_s']:>12,.0f} orders/s")
     print(f"ratio      {results['ratio']:>12.2f}")
-    print(f"mean batch {best['mean_batch']}")
+    print(f"mean batch {best['mean_batch']}; reads through the lane: {best['lane_reads']}")
     if args.breakdown:
         for k, v in results["breakdown"].items():
             print(f"  {k:<20} {v:8.1f}")
