@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-from engine.sinks.convert import CheckpointRow, Flush, PositionRow
+from engine.sinks.convert import CheckpointRow, Flush, OpenOrder, PositionRow
 
 __all__ = ["Backend", "SinkState"]
 
 
 @dataclass(frozen=True)
 class SinkState:
-    """What a sink restarts from: its checkpoints and each (symbol, account)'s last position."""
+    """What a sink restarts from: its checkpoints, each (symbol, account)'s last position and
+    the orders live at the checkpoints (accepted, not yet ended: `order_ends` needs their
+    acceptance when they end)."""
 
     checkpoints: list[CheckpointRow]
     positions: list[PositionRow]
+    open_orders: list[OpenOrder] = field(default_factory=list)
 
 
 class Backend(Protocol):

@@ -549,28 +549,28 @@ async def order_flow(db: Backend, f: Filter = Filter()) -> Report:
             f" WHERE {f.where(None)} AND {mine} GROUP BY symbol"
         )
     trades = await db.query(sql)
-    done = (
-        "SELECT order_id, seq, ts FROM orders WHERE event = 4 AND leaves = 0"
-        " UNION ALL SELECT maker_order_id, seq, ts FROM trades WHERE maker_leaves = 0"
-        " UNION ALL SELECT taker_order_id, seq, ts FROM trades WHERE taker_leaves = 0"
-    )
-    resting = await db.query(
-        f"SELECT a.symbol, count(*), avg({_int(db, 'd.ts')} - {_int(db, 'a.ts')}) FROM"
-        f" (SELECT symbol, order_id, seq, ts FROM orders WHERE event = 1 AND {w}) AS a"
-        f" JOIN ({done}) AS d ON d.order_id = a.order_id"
-        " WHERE d.seq > a.seq GROUP BY a.symbol"
-    )
+    # resting time: the converter's `order_ends` rows (orders ended by a later command than
+    # the one that accepted them; ts = acceptance), summed per day in `resting_daily`
+    if _aggregated(db, f, DAY_NS):
+        sql = (
+            "SELECT symbol, sum(orders), sum(resting_ns) FROM resting_daily"
+            f" WHERE {f.where(time_col='day', unit=DAY_NS)} GROUP BY symbol"
+        )
+    else:  # Σ in Int128 / NUMERIC: nanoseconds add up past 2^63 over millions of orders
+        wide = "toInt128(ended_ts) - ts" if db.dialect == "clickhouse" else "ended_ts - ts"
+        sql = f"SELECT symbol, count(*), sum({wide}) FROM order_ends WHERE {w} GROUP BY symbol"
+    resting = await db.query(sql)
     t = {s: (int(c), int(q)) for s, c, q in trades}
-    r = {s: (int(c), float(avg)) for s, c, avg in resting}
+    r = {s: (int(c), int(total)) for s, c, total in resting}
     out = []
     for symbol, n_orders, ordered, cancels in sorted(orders):
         n_orders, ordered, cancels = int(n_orders), int(ordered), int(cancels)
         n_trades, filled_q = t.get(symbol, (0, 0))
-        rested, avg_ns = r.get(symbol, (0, 0.0))
+        rested, resting_ns = r.get(symbol, (0, 0))
         out.append(
             [symbol, n_orders, n_trades, ordered, filled_q,
              filled_q / ordered if ordered else None, cancels / n_orders if n_orders else None,
-             avg_ns / 1e9 if rested else None, rested,
+             resting_ns / rested / 1e9 if rested else None, rested,
              n_orders / n_trades if n_trades else None]
         )  # fmt: skip
     cols = ["symbol", "orders", "trades", "ordered_qty", "filled_qty", "fill_ratio",

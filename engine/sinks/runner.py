@@ -200,7 +200,7 @@ class Sink(Lifecycle):
             if db == self.committed:
                 return  # exactly where we left it: retry the pending flush, if any
             log.warning("%s: the database is not where this sink left it; reloading", self.name)
-        self.converter.restore(state.checkpoints, state.positions)
+        self.converter.restore(state.checkpoints, state.positions, state.open_orders)
         self.committed = db
         self._pending = None
         self._loaded = True
