@@ -1,5 +1,5 @@
-"""The ClickHouse pre-aggregated tables (migrations 0002_aggregates.sql, 0003_order_ends.sql) and how to recompute
-them from the raw tables.
+"""The ClickHouse pre-aggregated tables (migrations 0002_aggregates.sql, 0003_order_ends.sql)
+and how to recompute them from the raw tables.
 
 Materialized views keep them up to date at insert time. ClickHouse has no transactions, so a
 flush cut short leaves raw rows beyond the checkpoint (the torn tail, deleted by the sink on
