@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import pytest
 from pg_harness import backend_for, ch_dsn, db_dsn, pg_dsn, pg_server  # noqa: F401
 
@@ -486,3 +487,18 @@ async def test_postgres_columns_are_its_rows_transposed_exactly(pg_dsn: str) -> 
         assert [c.tolist() for c in empty] == [[], []]
     finally:
         await db.close()
+
+
+def test_the_summaries_of_all_accounts_at_once_equal_the_exact_per_account_ones() -> None:
+    rng = np.random.default_rng(5)
+    for capital, scale, days in ((1_000_000, 50_000, 30), (10**9, 10**12, 7), (100, 10, 1)):
+        pnl = rng.integers(-scale, scale, (300, days))
+        pnl[::7] = 0  # no decided day
+        pnl[1::5, ::2] = 0
+        accounts = list(range(300))
+        fast = reports._summaries(accounts, pnl, capital, 252)
+        assert fast is not None
+        rows = zip(accounts, pnl.tolist(), strict=True)
+        want = [[a, *reports._summary(p, capital, 252)] for a, p in rows]
+        assert fast == want  # the same floats, not approximately
+    assert reports._summaries([1], np.array([[2**60]]), 1, 252) is None  # beyond 2^52
