@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.sinks import exact as x
 from engine.sinks.backend import Backend
+from engine.sinks.exact import ints
 
 __all__ = ["INTERVALS", "Report", "bars", "order_flow", "performance", "pnl", "volume"]
 
@@ -118,27 +120,22 @@ def pnl_arrays(
     bq: Any, sq: Any, bn: Any, sn: Any, price: Any
 ) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
     """(realized, unrealized) by the average-price method for every (account, symbol) at once,
-    each an exact (numerator, denominator) pair of object arrays of Python ints: numpy runs
-    the loops, Python's integers keep every product exact (no overflow, no rounding)."""
+    each an exact (numerator, denominator) pair of integer arrays (`exact`: int64 where the
+    sizes prove it exact, else Python ints)."""
     both = (bq != 0) & (sq != 0)
     m = np.minimum(bq, sq)
+    one, zero = ints(np.ones(len(bq), np.int64)), ints(np.zeros(len(bq), np.int64))
     # min(B, S) * (sn / S - bn / B)
-    realized = (np.where(both, m * (sn * bq - bn * sq), 0), np.where(both, sq * bq, 1))
-    open_qty = bq - sq
+    rn = x.where(both, x.mul(m, x.sub(x.mul(sn, bq), x.mul(bn, sq))), zero)
+    realized = (rn, x.where(both, x.mul(sq, bq), one))
+    open_qty = x.sub(bq, sq)
     long, short = open_qty > 0, open_qty < 0
     # long: open * (p - bn / B); short: open * (p - sn / S)
-    un = np.where(
-        long, open_qty * (price * bq - bn), np.where(short, open_qty * (price * sq - sn), 0)
-    )
-    ud = np.where(long, bq, np.where(short, sq, 1))
+    un_long = x.mul(open_qty, x.sub(x.mul(price, bq), bn))
+    un_short = x.mul(open_qty, x.sub(x.mul(price, sq), sn))
+    un = x.where(long, un_long, x.where(short, un_short, zero))
+    ud = x.where(long, bq, x.where(short, sq, one))
     return realized, (un, ud)
-
-
-def _exact(col: Any) -> Any:
-    """An integer column as an object array of Python ints (exact arithmetic from here on)."""
-    if isinstance(col, np.ndarray) and col.dtype == object:
-        return np.array([int(v) for v in col], dtype=object)
-    return np.asarray(col).astype(object) if len(col) else np.array([], dtype=object)
 
 
 async def pnl(
@@ -188,29 +185,32 @@ async def pnl(
             (int(r[0]), str(r[1]), *r[2:])
             for r in await db.query(sql + " ORDER BY account, symbol")
         )
-        acct = np.array([r[0] for r in rows], dtype=np.uint64)
+        acct = np.array([r[0] for r in rows], dtype=object)
         symbols = [r[1] for r in rows]
         cols = [np.array([r[i] for r in rows], dtype=object) for i in range(2, 9)]
-    acct = _exact(acct)
-    bq, sq, bn, sn, mn, tn, fills = (_exact(c) for c in cols)
-    price = np.array([last.get(x, 0) for x in symbols], dtype=object)
+    acct = ints(acct)
+    bq, sq, bn, sn, mn, tn, fills = (ints(c) for c in cols)
+    price = ints([last.get(s, 0) for s in symbols])
     (rn, rd), (un, ud) = pnl_arrays(bq, sq, bn, sn, price)
-    fees = mn * maker_fee_bps + tn * taker_fee_bps  # / 10^4
-    net_num = rn * ud * 10_000 + un * rd * 10_000 - fees * rd * ud
-    net_den = rd * ud * 10_000
+    k = len(symbols)
+    bps = ints(np.full(k, 10_000, np.int64))
+    fees = x.add(
+        x.mul(mn, ints(np.full(k, maker_fee_bps))), x.mul(tn, ints(np.full(k, taker_fee_bps)))
+    )
+    # net = rn / rd + un / ud - fees / 10^4, as one fraction
+    net_num = x.sub(x.mul(x.add(x.mul(rn, ud), x.mul(un, rd)), bps), x.mul(fees, x.mul(rd, ud)))
+    net_den = x.mul(x.mul(rd, ud), bps)
+    one = ints(np.ones(k, np.int64))
+    avg_buy = np.where(bq != 0, x.quot(bn, x.where(bq != 0, bq, one)), None)
+    avg_sell = np.where(sq != 0, x.quot(sn, x.where(sq != 0, sq, one)), None)
     # one object array of the rows: numpy's tolist() builds the lists (half the time of zip)
-    table_ = np.empty((len(symbols), 13), dtype=object)
+    table_ = np.empty((k, 13), dtype=object)
     for i, col in enumerate(
-        (acct, symbols, fills, bq - sq, bq, sq, np.where(bq != 0, bn, None),
-         np.where(sq != 0, sn, None), price, rn / rd, un / ud, fees / 10_000, net_num / net_den)
+        (acct, symbols, fills, x.sub(bq, sq), bq, sq, avg_buy, avg_sell, price,
+         x.quot(rn, rd), x.quot(un, ud), x.quot(fees, bps), x.quot(net_num, net_den))
     ):  # fmt: skip
         table_[:, i] = col
     out = table_.tolist()
-    for r in out:  # average prices: exact quotients, only where something was bought / sold
-        if r[6] is not None:
-            r[6] = r[6] / r[4]
-        if r[7] is not None:
-            r[7] = r[7] / r[5]
     cols_ = ["account", "symbol", "fills", "position", "bought", "sold", "avg_buy", "avg_sell",
              "last_price", "realized", "unrealized", "fees", "net"]  # fmt: skip
     return Report("P&L by account and symbol", cols_, out)
