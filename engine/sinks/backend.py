@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -14,13 +14,10 @@ __all__ = ["Backend", "SinkState"]
 
 @dataclass(frozen=True)
 class SinkState:
-    """What a sink restarts from: its checkpoints, each (symbol, account)'s last position and
-    the orders live at the checkpoints (accepted, not yet ended: `order_ends` needs their
-    acceptance when they end)."""
+    """What a sink restarts from: its checkpoints and each (symbol, account)'s last position."""
 
     checkpoints: list[CheckpointRow]
     positions: list[PositionRow]
-    open_orders: list[OpenOrder] = field(default_factory=list)
 
 
 class Backend(Protocol):
@@ -39,6 +36,12 @@ class Backend(Protocol):
 
     async def load(self, sink: str) -> SinkState:
         """The state `sink` has committed, after removing anything written beyond it."""
+
+    async def open_orders(self, symbols: list[str]) -> list[OpenOrder]:
+        """The orders of `symbols` live in the rows written so far (accepted, never ended):
+        the converter needs their acceptance for their `order_ends` rows. Call after `load`
+        (which removes anything written beyond the checkpoints); it reads every order of the
+        symbols, so only when the converter is restored (not on every reconnect)."""
 
     async def write(self, sink: str, flush: Flush) -> None:
         """Write one flush; the rows and checkpoints all land or (after `load`) none do."""

@@ -304,11 +304,17 @@ class ClickHouseBackend:
             " FROM positions GROUP BY symbol, account"
         ).result_rows
         positions = [PositionRow(r[0], *(int(v) for v in r[1:])) for r in rows]
-        open_orders = []
-        for c in checkpoints:  # one symbol at a time: the ended-order sets stay per symbol
-            live = self.client.query(_OPEN_ORDERS.replace("{s}", _quote(c.symbol))).result_rows
-            open_orders += [OpenOrder(c.symbol, *(int(v) for v in r)) for r in live]
-        return SinkState(checkpoints, positions, open_orders)
+        return SinkState(checkpoints, positions)
+
+    def _open_orders(self, symbols: list[str]) -> list[OpenOrder]:
+        out = []
+        for symbol in symbols:  # one at a time: the set of ended order ids stays per symbol
+            live = self.client.query(_OPEN_ORDERS.replace("{s}", _quote(symbol))).result_rows
+            out += [OpenOrder(symbol, *(int(v) for v in r)) for r in live]
+        return out
+
+    async def open_orders(self, symbols: list[str]) -> list[OpenOrder]:
+        return await self._call(self._open_orders, symbols)
 
     async def load(self, sink: str) -> SinkState:
         return await self._call(self._load, sink)
