@@ -17,8 +17,9 @@ What is measured (printed next to the figures):
   the sink converts and writes on the same event loop), (c) a follower process
   (`cift-engine sink run`, PostgreSQL) tailing the journal the matching loop appends to.
   Throughput = commands / wall time of the matching loop (not waiting for the sink).
-- **reports on N fills in ClickHouse**: N trades (and their orders' events) generated directly
-  as rows (16 symbols, 2000 accounts, 30 days), inserted a symbol at a time in Native blocks (the
+- **reports on N fills in ClickHouse**: N trades (and their orders' events, and the `order_ends`
+  rows the sink's converter would write for them) generated directly as rows (16 symbols, 2000
+  accounts, 30 days), inserted a symbol at a time in Native blocks (the
   materialized views fill the pre-aggregated tables as in production), then each report timed
   (best of 3). No OPTIMIZE: the reports run on the parts as inserted.
 """
