@@ -11,9 +11,10 @@ Columns = tuple[list[bytes], int]
 
 @final
 class SymbolRows:
-    """The sink rows of one symbol (orders, trades, book_top as little-endian column buffers in
-    the order of engine/sinks/tables.py, without `symbol`) and the state they depend on: the L2
-    book from Level events, the open `book_top` interval, the last trade price, positions."""
+    """The sink rows of one symbol (orders, trades, book_top, order_ends as little-endian column
+    buffers in the order of engine/sinks/tables.py, without `symbol`) and the state they depend
+    on: the L2 book from Level events, the open `book_top` interval, the last trade price,
+    positions, each live order's acceptance (seq, ts, account)."""
 
     def __new__(cls, interval_ns: int) -> SymbolRows: ...
     def apply(self, commands: bytes, events: bytes, after: int, through: int) -> int | None:
@@ -21,9 +22,14 @@ class SymbolRows:
         last command applied (None if none). ValueError (nothing added) if the batch breaks
         the contract: commands not ascending or beyond ``through``, an event without command."""
     def rows(self) -> int:
-        """Rows waiting to be taken (orders + trades + book_top)."""
-    def take(self) -> tuple[Columns, Columns, Columns]:
-        """(orders, trades, book_top) rows added since the last call, each (columns, rows)."""
+        """Rows waiting to be taken (orders + trades + book_top + order_ends)."""
+    def take(self) -> tuple[Columns, Columns, Columns, Columns]:
+        """(orders, trades, book_top, order_ends) rows added since the last call, each
+        (columns, rows)."""
+    def restore_open(self, order_id: int, seq: int, ts: int, account: int) -> None:
+        """A live order accepted before the checkpoint (its acceptance seq, ts, account)."""
+    def open_orders(self) -> int:
+        """Live orders tracked for `order_ends`."""
     def take_positions(self) -> list[tuple[int, int, int, int, int, int, int, int, int]]:
         """Positions changed since the last call, by account: (account, seq, ts, position,
         buy_qty, sell_qty, buy_notional, sell_notional, trades); seq/ts of the last fill."""

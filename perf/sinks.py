@@ -17,8 +17,9 @@ What is measured (printed next to the figures):
   the sink converts and writes on the same event loop), (c) a follower process
   (`cift-engine sink run`, PostgreSQL) tailing the journal the matching loop appends to.
   Throughput = commands / wall time of the matching loop (not waiting for the sink).
-- **reports on N fills in ClickHouse**: N trades (and their orders' events) generated directly
-  as rows (16 symbols, 2000 accounts, 30 days), inserted a symbol at a time in Native blocks (the
+- **reports on N fills in ClickHouse**: N trades (and their orders' events, and the `order_ends`
+  rows the sink's converter would write for them) generated directly as rows (16 symbols, 2000
+  accounts, 30 days), inserted a symbol at a time in Native blocks (the
   materialized views fill the pre-aggregated tables as in production), then each report timed
   (best of 3). No OPTIMIZE: the reports run on the parts as inserted.
 """
@@ -164,7 +165,8 @@ def matching_with_follower(entries: bytes, dsn: str, tmp: Path, chunk: int = 102
 
 def report_rows(n: int, seed: int = 1) -> Iterator[tuple[str, str, dict[str, Any], int]]:
     """N trades over 16 symbols, 2000 accounts, 30 days; each trade's maker was accepted
-    earlier; one order in 4 is cancelled. (table, symbol, columns, rows), a symbol at a time."""
+    earlier (and rested until the trade: an `order_ends` row); one order in 4 is cancelled.
+    (table, symbol, columns, rows), a symbol at a time."""
     rng = np.random.default_rng(seed)
     syms = 16
     per = n // syms
@@ -207,6 +209,13 @@ def report_rows(n: int, seed: int = 1) -> Iterator[tuple[str, str, dict[str, Any
         }  # fmt: skip
         orders["seq"] = orders["seq"] * syms + s  # unique per symbol
         yield "orders", f"S{s:02d}", orders, m + k
+        # what the sink's converter writes: each maker rested until its trade ended it (takers
+        # end in the command that placed them: no row)
+        ends = {
+            "seq": seq, "order_id": maker_oid, "account": orders["account"][:per],
+            "ts": acc_ts[:per], "accepted_seq": orders["seq"][:per], "ended_ts": ts,
+        }  # fmt: skip
+        yield "order_ends", f"S{s:02d}", ends, per
 
 
 async def report_timings(fills: int, tmp: Path) -> dict[str, Any]:

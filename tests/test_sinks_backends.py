@@ -14,6 +14,7 @@ from typing import Any
 from pg_harness import backend_for, ch_dsn, db_dsn, pg_dsn, pg_server  # noqa: F401
 from test_sinks_convert import (
     SYMBOL,
+    expected_order_ends,
     expected_orders,
     expected_positions,
     expected_trades,
@@ -72,7 +73,7 @@ async def test_migrations_create_the_tables_once(db_dsn: str) -> None:  # noqa: 
     db = backend_for(db_dsn)
     await db.connect()
     try:
-        every = [m.version for m in migrations(db.dialect)]  # clickhouse: + 2, the aggregates
+        every = [m.version for m in migrations(db.dialect)]  # clickhouse: + 2, 3 the aggregates
         assert await db.migrate() == every
         assert await db.migrate() == []
         for table, cols in {**TABLES, "sink_checkpoints": CHECKPOINT_COLUMNS}.items():
@@ -93,6 +94,10 @@ async def test_every_event_lands_with_the_values_of_its_record(db_dsn: str) -> N
     )
     trades = await query(db_dsn, "SELECT * FROM trades")
     assert set(trades) == expected_trades(SYMBOL, cmds, events)
+    ends = await query(db_dsn, "SELECT * FROM order_ends")
+    assert {(r[0], *(int(v) for v in r[1:])) for r in ends} == (
+        expected_order_ends(SYMBOL, cmds, events)
+    )
     positions = await query(
         db_dsn,
         "SELECT account, position, buy_qty, sell_qty, buy_notional, sell_notional, seq"
@@ -141,7 +146,8 @@ async def test_a_flush_cut_short_before_its_checkpoint_is_removed_on_restart(
         assert torn is not None
         from engine.sinks.clickhouse import _chunk_block
 
-        for table in ("orders", "trades"):  # the rows, not the checkpoint
+        assert torn.tables["order_ends"]
+        for table in ("orders", "trades", "order_ends"):  # the rows, not the checkpoint
             db.insert_native(table, b"".join(_chunk_block(table, c) for c in torn.tables[table]))
     finally:
         await close(db)
@@ -161,6 +167,11 @@ async def test_a_flush_cut_short_before_its_checkpoint_is_removed_on_restart(
     accepted = sum(1 for r in expected_orders(SYMBOL, cmds, events) if r[4] == 1)
     got = await query(ch_dsn, "SELECT sum(orders) FROM orders_daily")
     assert int(got[0][0]) == accepted
+    ends = expected_order_ends(SYMBOL, cmds, events)
+    got = await query(ch_dsn, "SELECT * FROM order_ends")
+    assert sorted((r[0], *(int(v) for v in r[1:])) for r in got) == sorted(ends)
+    got = await query(ch_dsn, "SELECT sum(orders), sum(resting_ns) FROM resting_daily")
+    assert tuple(int(v) for v in got[0]) == (len(ends), sum(r[6] - r[4] for r in ends))
 
 
 # -- a follower process killed mid-batch -------------------------------------------------------
@@ -236,10 +247,18 @@ async def test_a_follower_killed_mid_batch_restarts_without_loss_or_duplicates(
     assert list(sink_marks(tmp_path / "data").values()) == [last_seq]
 
     orders, trades = 0, set()
+    streams: dict[str, list[bytes]] = {s: [b"", b""] for s, _, _ in symbols}
     for b in ReplayBooks(symbols).apply(entries):
         ev = decode_events(b.events)
         orders += sum(1 for e in ev if e.kind not in (EventKind.TRADE, EventKind.LEVEL))
         trades |= {(b.symbol, e.aux) for e in ev if e.kind == EventKind.TRADE}
+        streams[b.symbol][0] += b.commands
+        streams[b.symbol][1] += b.events
+    # orders accepted before the kill and ended after it: the restarted follower restored them
+    ends = set().union(*(expected_order_ends(s, c, e) for s, (c, e) in streams.items()))
+    got_ends = await query(db_dsn, "SELECT * FROM order_ends")
+    assert len(got_ends) == len(ends)
+    assert {(r[0], *(int(v) for v in r[1:])) for r in got_ends} == ends
     got = await query(
         db_dsn,
         "SELECT (SELECT count(*) FROM orders), (SELECT count(*) FROM trades),"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from engine.book import Book, CmdKind, EventKind, decode_commands, decode_events
-from engine.sinks.convert import BatchError, Converter, Flush, Outcome, PositionRow
+from engine.sinks.convert import BatchError, Converter, Flush, OpenOrder, Outcome, PositionRow
 from engine.sinks.records import SinkBatch
 from engine.sinks.synth import every_event_scenario
 from engine.sinks.tables import TABLES
@@ -68,6 +68,38 @@ def expected_trades(symbol: str, commands: bytes, events: bytes) -> set[tuple[An
     }  # fmt: skip
 
 
+def order_lives(
+    symbol: str, commands: bytes, events: bytes
+) -> tuple[set[tuple[int, ...]], dict[int, tuple[int, int, int]]]:
+    """(the `order_ends` rows: orders ended — cancelled with nothing left, or a trade leaving
+    their side 0 — by a later command than the one that accepted them; the orders still live at
+    the end: order_id -> (accepted seq, ts, account))."""
+    ts = {c.seq: c.ts for c in decode_commands(commands)}
+    live: dict[int, tuple[int, int, int]] = {}
+    ends: set[tuple[Any, ...]] = set()
+
+    def end(order_id: int, seq: int) -> None:
+        a = live.pop(order_id, None)
+        if a is not None and seq > a[0]:
+            ends.add((symbol, seq, order_id, a[2], a[1], a[0], ts[seq]))
+
+    for e in decode_events(events):
+        if e.kind == EventKind.ACCEPTED:
+            live[e.order_id] = (e.seq, ts[e.seq], e.account)
+        elif e.kind == EventKind.CANCELLED and e.leaves == 0:
+            end(e.order_id, e.seq)
+        elif e.kind == EventKind.TRADE:
+            if e.leaves == 0:
+                end(e.order_id, e.seq)
+            if e.aux2 == 0:
+                end(e.counter_id, e.seq)
+    return ends, live
+
+
+def expected_order_ends(symbol: str, commands: bytes, events: bytes) -> set[tuple[Any, ...]]:
+    return order_lives(symbol, commands, events)[0]
+
+
 def expected_positions(symbol: str, events: bytes) -> dict[int, tuple[int, int, int, int, int]]:
     """account -> (position, bought, sold, buy notional, sell notional)."""
     p: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
@@ -106,6 +138,9 @@ def test_every_event_becomes_the_row_built_from_the_decoded_event(per_batch: int
     flush = convert_all(batches)
     assert rows_of(flush, "orders") == expected_orders(SYMBOL, cmds, events)
     assert rows_of(flush, "trades") == expected_trades(SYMBOL, cmds, events)
+    ends = rows_of(flush, "order_ends")
+    assert ends == expected_order_ends(SYMBOL, cmds, events)
+    assert ends and all(r[1] > r[5] and r[6] >= r[4] for r in ends)  # ended later, not before
     kinds = {r[4] for r in rows_of(flush, "orders")}
     assert kinds == {1, 2, 4, 5, 6}  # accepted, rejected, cancelled, replaced, triggered
     reasons = {r[18] for r in rows_of(flush, "orders") if r[4] == 4}
@@ -187,7 +222,16 @@ def test_state_restored_from_checkpoints_continues_identically() -> None:
     first = convert_all(batches[:7], conv)
     restarted = Converter(top_interval_ns=10**9)
     positions = [PositionRow(SYMBOL, r[1], r[2], r[3], *r[4:]) for r in rows_of(first, "positions")]
-    restarted.restore(first.checkpoints, positions)
+    done = batches[:7]
+    _, live = order_lives(
+        SYMBOL, b"".join(b.commands for b in done), b"".join(b.events for b in done)
+    )
+    assert live  # orders accepted before the restart and ended after it
+    restarted.restore(
+        first.checkpoints, positions, [OpenOrder(SYMBOL, o, *a) for o, a in live.items()]
+    )
     rest = convert_all(batches[7:], restarted)
-    for table in ("orders", "trades", "book_top"):
+    ended_later = {r[2] for r in rows_of(rest, "order_ends")} & set(live)
+    assert ended_later
+    for table in ("orders", "trades", "book_top", "order_ends"):
         assert rows_of(first, table) | rows_of(rest, table) == rows_of(whole, table)

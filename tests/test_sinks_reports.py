@@ -11,14 +11,17 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
+import numpy as np
 import pytest
 from pg_harness import backend_for, ch_dsn, db_dsn, pg_dsn, pg_server  # noqa: F401
 
 from engine.book import EventKind, decode_commands, decode_events
 from engine.sinks import ClickHouseBackend, ReplayBooks, Sink, SinkMetrics, reports
 from engine.sinks.cli import main
+from engine.sinks.migrations import migrations, statements
 from engine.sinks.reports import DAY_NS, Filter
 from engine.sinks.synth import T0_NS, synthetic_journal
+from engine.sinks.tail import ENTRY_DTYPE
 
 SYMBOLS = [("AAA", 1, 10**9), ("BBB", 1, 10**9)]
 STEP_NS = 45 * 10**9  # one command every 45 s: the stream spans several days
@@ -45,9 +48,11 @@ class Stream:
     events: list[tuple[str, int, Any]]  # (symbol, ts, event) for every event
 
 
+ENTRIES = synthetic_journal(2, 4_000, seed=11, step_ns=STEP_NS, mix=MIX, accounts=8)
+
+
 def stream() -> Stream:
-    entries = synthetic_journal(2, 4_000, seed=11, step_ns=STEP_NS, mix=MIX, accounts=8)
-    batches = ReplayBooks(SYMBOLS).apply(entries)
+    batches = ReplayBooks(SYMBOLS).apply(ENTRIES)
     fills, events = [], []
     for b in batches:
         ts = {c.seq: c.ts for c in decode_commands(b.commands)}
@@ -213,39 +218,112 @@ async def test_volume_vwap_and_ohlcv_bars(db_dsn: str) -> None:  # noqa: F811
     assert len(got.rows) > 24
 
 
+def order_flow_want(f: Filter) -> list[list[Any]]:
+    """`order_flow` computed here from the stream's events: orders, cancels and trades by their
+    own time, resting times by the acceptance time of the order, all within `f`'s range."""
+    lo, hi = f.from_ns or 0, f.to_ns if f.to_ns is not None else 2**64
+    account = f.account
+    want = []
+    for s, _, _ in SYMBOLS:
+        if f.symbol not in (None, s):
+            continue
+        ev = [(ts, e) for sym, ts, e in STREAM.events if sym == s]
+        mine = [(ts, e) for ts, e in ev
+                if (account is None or e.account == account) and lo <= ts < hi]  # fmt: skip
+        accepted = {e.order_id: (e.seq, ts) for ts, e in mine if e.kind == EventKind.ACCEPTED}
+        ordered = sum(e.qty for _, e in mine if e.kind == EventKind.ACCEPTED)
+        cancels = sum(1 for _, e in mine if e.kind == EventKind.CANCELLED
+                      and e.reason in (1, 6) and e.leaves == 0)  # fmt: skip
+        tr = [e for ts, e in ev if e.kind == EventKind.TRADE and lo <= ts < hi]
+        if account is not None:
+            tr = [e for e in tr if account in (e.account, e.counter_account)]
+        filled = sum(e.qty * ((account is None or e.account == account)
+                              + (account is None or e.counter_account == account))
+                     for e in tr)  # fmt: skip
+        done: dict[int, tuple[int, int]] = {}
+        for ts, e in ev:
+            if e.kind == EventKind.CANCELLED and e.leaves == 0:
+                done[e.order_id] = (e.seq, ts)
+            if e.kind == EventKind.TRADE and e.leaves == 0:
+                done[e.order_id] = (e.seq, ts)
+            if e.kind == EventKind.TRADE and e.aux2 == 0:
+                done[e.counter_id] = (e.seq, ts)
+        rest = [done[o][1] - a[1] for o, a in accepted.items() if o in done and done[o][0] > a[0]]
+        n = len(accepted)
+        if not n:
+            continue
+        want.append([s, n, len(tr), ordered, filled, filled / ordered, cancels / n,
+                     sum(rest) / len(rest) / 1e9 if rest else None, len(rest),
+                     n / len(tr) if tr else None])  # fmt: skip
+    return want
+
+
 async def test_order_flow_statistics(db_dsn: str) -> None:  # noqa: F811
     await load(db_dsn)
     for account in (None, 3):
         got = await report(db_dsn, reports.order_flow, Filter(account=account))
-        want = []
-        for s, _, _ in SYMBOLS:
-            ev = [(ts, e) for sym, ts, e in STREAM.events if sym == s]
-            mine = [(ts, e) for ts, e in ev if account is None or e.account == account]
-            accepted = {e.order_id: (e.seq, ts) for ts, e in mine if e.kind == EventKind.ACCEPTED}
-            ordered = sum(e.qty for _, e in mine if e.kind == EventKind.ACCEPTED)
-            cancels = sum(1 for _, e in mine if e.kind == EventKind.CANCELLED
-                          and e.reason in (1, 6) and e.leaves == 0)  # fmt: skip
-            tr = [e for _, e in ev if e.kind == EventKind.TRADE]
-            if account is not None:
-                tr = [e for e in tr if account in (e.account, e.counter_account)]
-            filled = sum(e.qty * ((account is None or e.account == account)
-                                  + (account is None or e.counter_account == account))
-                         for e in tr)  # fmt: skip
-            done = {}
-            for ts, e in ev:
-                if e.kind == EventKind.CANCELLED and e.leaves == 0:
-                    done[e.order_id] = (e.seq, ts)
-                if e.kind == EventKind.TRADE and e.leaves == 0:
-                    done[e.order_id] = (e.seq, ts)
-                if e.kind == EventKind.TRADE and e.aux2 == 0:
-                    done[e.counter_id] = (e.seq, ts)
-            rest = [
-                done[o][1] - a[1] for o, a in accepted.items() if o in done and done[o][0] > a[0]
-            ]
-            n = len(accepted)
-            want.append([s, n, len(tr), ordered, filled, filled / ordered, cancels / n,
-                         sum(rest) / len(rest) / 1e9, len(rest), n / len(tr)])  # fmt: skip
+        want = order_flow_want(Filter(account=account))
+        assert len(want) == len(SYMBOLS) and all(w[8] for w in want)
         assert got.rows == approx_rows(want), account
+
+
+async def test_order_flow_on_ranges_equals_the_events(db_dsn: str) -> None:  # noqa: F811
+    """Whole days (ClickHouse: the daily aggregates) and ranges off day boundaries (the raw
+    `order_ends` rows)."""
+    await load(db_dsn)
+    day0 = T0_NS - T0_NS % DAY_NS + DAY_NS
+    for f in (Filter(from_ns=day0), Filter(to_ns=day0, account=3),
+              Filter(symbol="AAA", from_ns=T0_NS + 600 * 10**9, to_ns=day0 + 7_203 * 10**9),
+              Filter(from_ns=day0 + 10**9)):  # fmt: skip
+        got = await report(db_dsn, reports.order_flow, f)
+        want = order_flow_want(f)
+        assert want and all(w[8] for w in want), f
+        assert got.rows == approx_rows(want), f
+
+
+async def test_order_flow_after_sink_restarts_and_redelivery(db_dsn: str) -> None:  # noqa: F811
+    """Orders accepted before a sink restart and ended after it keep their resting time (the
+    restarted sink restores the live orders from the database); re-delivered batches count
+    once."""
+    names = [s for s, _, _ in SYMBOLS]
+    books, size = ReplayBooks(SYMBOLS), ENTRY_DTYPE.itemsize
+    batches = [b for i in range(0, len(ENTRIES), 100 * size)  # 100 commands a batch
+               for b in books.apply(ENTRIES[i : i + 100 * size])]  # fmt: skip
+    cut = [len(batches) // 3, 2 * len(batches) // 3]
+    for lo, hi in ((0, cut[0]), (0, cut[1]), (cut[0] // 2, len(batches))):
+        sink = Sink(backend_for(db_dsn), symbols=names, metrics=SinkMetrics())
+        sink.start()
+        for b in batches[lo:hi]:
+            assert sink.offer(b)
+        await sink.drain()
+        await sink.stop()
+    for f in (Filter(), Filter(account=3), Filter(from_ns=T0_NS + 10**9)):
+        got = await report(db_dsn, reports.order_flow, f)
+        assert got.rows == approx_rows(order_flow_want(f)), f
+
+
+async def test_the_order_ends_backfill_equals_what_the_sink_wrote(db_dsn: str) -> None:  # noqa: F811
+    """Migration 0003 (ClickHouse) / 0002 (PostgreSQL) fills `order_ends` from the raw rows of a
+    database written before it existed: the same rows the converter writes; run again, the
+    ClickHouse migration leaves them (and `resting_daily`) as they are."""
+    await load(db_dsn)
+    db = backend_for(db_dsn)
+    await db.connect()
+    try:
+        written = sorted(await db.query("SELECT * FROM order_ends"))
+        assert written
+        (m,) = [m for m in migrations(db.dialect) if m.name == "order_ends"]
+        if db.dialect == "postgres":
+            await db.query("DELETE FROM order_ends")
+        for stmt in statements(m.sql):
+            await db.query(stmt)
+        assert sorted(await db.query("SELECT * FROM order_ends")) == written
+    finally:
+        await db.close()
+        if isinstance(db, ClickHouseBackend):
+            db.shutdown()
+    got = await report(db_dsn, reports.order_flow, Filter())
+    assert got.rows == approx_rows(order_flow_want(Filter()))
 
 
 def test_report_cli_prints_json_csv_and_a_table(pg_dsn: str, capsys: Any) -> None:  # noqa: F811
@@ -269,7 +347,7 @@ def test_report_cli_prints_json_csv_and_a_table(pg_dsn: str, capsys: Any) -> Non
 
 def test_db_migrate_cli_is_idempotent(ch_dsn: str, capsys: Any) -> None:  # noqa: F811
     assert main(["db", "migrate", "--clickhouse", ch_dsn]) == 0
-    assert capsys.readouterr().out == "clickhouse: applied [1, 2]\n"
+    assert capsys.readouterr().out == "clickhouse: applied [1, 2, 3]\n"
     assert main(["db", "migrate", "--clickhouse", ch_dsn]) == 0
     assert capsys.readouterr().out == "clickhouse: up to date\n"
 
@@ -409,3 +487,18 @@ async def test_postgres_columns_are_its_rows_transposed_exactly(pg_dsn: str) -> 
         assert [c.tolist() for c in empty] == [[], []]
     finally:
         await db.close()
+
+
+def test_the_summaries_of_all_accounts_at_once_equal_the_exact_per_account_ones() -> None:
+    rng = np.random.default_rng(5)
+    for capital, scale, days in ((1_000_000, 50_000, 30), (10**9, 10**12, 7), (100, 10, 1)):
+        pnl = rng.integers(-scale, scale, (300, days))
+        pnl[::7] = 0  # no decided day
+        pnl[1::5, ::2] = 0
+        accounts = list(range(300))
+        fast = reports._summaries(accounts, pnl, capital, 252)
+        assert fast is not None
+        rows = zip(accounts, pnl.tolist(), strict=True)
+        want = [[a, *reports._summary(p, capital, 252)] for a, p in rows]
+        assert fast == want  # the same floats, not approximately
+    assert reports._summaries([1], np.array([[2**60]]), 1, 252) is None  # beyond 2^52

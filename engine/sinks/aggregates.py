@@ -1,5 +1,5 @@
-"""The ClickHouse pre-aggregated tables (migration 0002_aggregates.sql) and how to recompute
-them from the raw tables.
+"""The ClickHouse pre-aggregated tables (migrations 0002_aggregates.sql, 0003_order_ends.sql)
+and how to recompute them from the raw tables.
 
 Materialized views keep them up to date at insert time. ClickHouse has no transactions, so a
 flush cut short leaves raw rows beyond the checkpoint (the torn tail, deleted by the sink on
@@ -51,6 +51,12 @@ _ORDERS_DAILY = (
     " FROM orders WHERE event IN (1, 4) AND {where} GROUP BY symbol, account, day"
 )
 
+_RESTING_DAILY = (  # order_ends.ts is the acceptance time: the day an order counts under
+    "SELECT symbol, account, toUInt32(intDiv(ts, 86400000000000)) AS day,"
+    " toUInt64(count()), sum(toUInt128(ended_ts - ts))"
+    " FROM order_ends WHERE {where} GROUP BY symbol, account, day"
+)
+
 # aggregate table -> (raw table, SELECT filling it with {where} on the raw rows, the aggregate's
 # time column ("" = none: a symbol's rows are recomputed whole), that column's unit in ns)
 AGGREGATES: Final[dict[str, tuple[str, str, str, int]]] = {
@@ -58,6 +64,7 @@ AGGREGATES: Final[dict[str, tuple[str, str, str, int]]] = {
     "trades_1h": ("trades", _TRADES_BARS.replace("{step}", str(3600 * 10**9)), "bucket", 1),
     "fills_daily": ("trades", _FILLS_DAILY, "day", DAY_NS),
     "orders_daily": ("orders", _ORDERS_DAILY, "day", DAY_NS),
+    "resting_daily": ("order_ends", _RESTING_DAILY, "day", DAY_NS),
     "fills_total": ("trades", _FILLS_TOTAL, "", 0),  # no time column: recomputed whole
 }
 SOURCES: Final = frozenset(src for src, _, _, _ in AGGREGATES.values())

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine.sinks.convert import CheckpointRow, Flush, PositionRow
+from engine.sinks.convert import CheckpointRow, Flush, OpenOrder, PositionRow
 
 __all__ = ["Backend", "SinkState"]
 
@@ -36,6 +36,12 @@ class Backend(Protocol):
 
     async def load(self, sink: str) -> SinkState:
         """The state `sink` has committed, after removing anything written beyond it."""
+
+    async def open_orders(self, symbols: list[str]) -> list[OpenOrder]:
+        """The orders of `symbols` live in the rows written so far (accepted, never ended):
+        the converter needs their acceptance for their `order_ends` rows. Call after `load`
+        (which removes anything written beyond the checkpoints); it reads every order of the
+        symbols, so only when the converter is restored (not on every reconnect)."""
 
     async def write(self, sink: str, flush: Flush) -> None:
         """Write one flush; the rows and checkpoints all land or (after `load`) none do."""

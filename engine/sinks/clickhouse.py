@@ -28,7 +28,7 @@ from clickhouse_connect.driver.client import Client
 from engine.sinks import aggregates as agg
 from engine.sinks import migrations as mig
 from engine.sinks.backend import SinkState
-from engine.sinks.convert import CheckpointRow, Chunk, Column, Flush, PositionRow
+from engine.sinks.convert import CheckpointRow, Chunk, Column, Flush, OpenOrder, PositionRow
 from engine.sinks.tables import CHECKPOINT_COLUMNS, TABLES, Kind
 
 __all__ = ["ClickHouseBackend", "native_block", "native_columns"]
@@ -45,7 +45,21 @@ _TYPES: dict[Kind, tuple[str, str | None]] = {
     "i64": ("Int64", "<i8"),
     "i128": ("Int128", None),
 }
-_SEQ_COLUMN = {"orders": "seq", "trades": "seq", "positions": "seq", "book_top": "closed_by_seq"}
+_SEQ_COLUMN = {
+    "orders": "seq",
+    "trades": "seq",
+    "positions": "seq",
+    "book_top": "closed_by_seq",
+    "order_ends": "seq",
+}
+# The orders live at the checkpoint (after the torn tail is cut): accepted, never ended.
+_OPEN_ORDERS = (
+    "SELECT order_id, seq, ts, account FROM orders WHERE symbol = {s} AND event = 1"
+    " AND order_id NOT IN (SELECT order_id FROM orders WHERE symbol = {s} AND event = 4"
+    " AND leaves = 0 UNION ALL SELECT maker_order_id FROM trades WHERE symbol = {s}"
+    " AND maker_leaves = 0 UNION ALL SELECT taker_order_id FROM trades WHERE symbol = {s}"
+    " AND taker_leaves = 0)"
+)
 
 
 def _varint(n: int) -> bytes:
@@ -291,6 +305,16 @@ class ClickHouseBackend:
         ).result_rows
         positions = [PositionRow(r[0], *(int(v) for v in r[1:])) for r in rows]
         return SinkState(checkpoints, positions)
+
+    def _open_orders(self, symbols: list[str]) -> list[OpenOrder]:
+        out = []
+        for symbol in symbols:  # one at a time: the set of ended order ids stays per symbol
+            live = self.client.query(_OPEN_ORDERS.replace("{s}", _quote(symbol))).result_rows
+            out += [OpenOrder(symbol, *(int(v) for v in r)) for r in live]
+        return out
+
+    async def open_orders(self, symbols: list[str]) -> list[OpenOrder]:
+        return await self._call(self._open_orders, symbols)
 
     async def load(self, sink: str) -> SinkState:
         return await self._call(self._load, sink)

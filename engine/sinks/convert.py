@@ -5,11 +5,12 @@ rows depend on.
 the symbol's checkpoint to `batch.through_seq`; `take()` hands over everything added since the
 last `take()` as one `Flush`, with the checkpoint rows that go in the same write. The per-row
 work is native (`engine._native.SymbolRows`, native/src/sinks/): one object per symbol keeps the
-L2 book rebuilt from Level events, the open interval of `book_top`, the last trade price and each
-account's position, and builds the orders/trades/book_top rows as little-endian column buffers
-(which ClickHouse's Native format and PostgreSQL's binary COPY are built from without Python per
-row). The state is exactly what the written rows say, so a sink restarted from its database
-(`restore`) continues identically.
+L2 book rebuilt from Level events, the open interval of `book_top`, the last trade price, each
+account's position and each live order's acceptance, and builds the orders/trades/book_top/
+order_ends rows as little-endian column buffers (which ClickHouse's Native format and
+PostgreSQL's binary COPY are built from without Python per row). The state is exactly what the
+written rows say, so a sink restarted from its database (`restore`: checkpoints, positions, the
+live orders) continues identically.
 
 Idempotency starts here: events with seq <= the symbol's checkpoint are dropped (re-delivery is
 a no-op), and a batch that does not follow on from the checkpoint is refused as a gap.
@@ -34,6 +35,7 @@ __all__ = [
     "Chunk",
     "Converter",
     "Flush",
+    "OpenOrder",
     "Outcome",
     "PositionRow",
 ]
@@ -41,7 +43,7 @@ __all__ = [
 Column = np.ndarray | list[int]
 
 _STATE_VERSION = 1
-_NATIVE_TABLES = ("orders", "trades", "book_top")  # the order of SymbolRows.take()
+_NATIVE_TABLES = ("orders", "trades", "book_top", "order_ends")  # SymbolRows.take()
 
 
 class BatchError(ValueError):
@@ -83,6 +85,17 @@ class PositionRow:
     buy_notional: int
     sell_notional: int
     trades: int
+
+
+@dataclass(frozen=True)
+class OpenOrder:
+    """A live order at the checkpoint: its acceptance (for its `order_ends` row)."""
+
+    symbol: str
+    order_id: int
+    seq: int
+    ts: int
+    account: int
 
 
 @dataclass
@@ -163,9 +176,13 @@ class Converter:
     # -- state ---------------------------------------------------------------------------------
 
     def restore(
-        self, checkpoints: Iterable[CheckpointRow], positions: Iterable[PositionRow]
+        self,
+        checkpoints: Iterable[CheckpointRow],
+        positions: Iterable[PositionRow],
+        open_orders: Iterable[OpenOrder] = (),
     ) -> None:
-        """Start from what the database holds (its checkpoints and latest positions)."""
+        """Start from what the database holds (its checkpoints, latest positions and the orders
+        live at the checkpoints)."""
         self._reset()
         for c in checkpoints:
             self._symbols[c.symbol] = _Symbol(c.last_seq, c.ts)
@@ -175,6 +192,8 @@ class Converter:
                 p.account, p.position, p.buy_qty, p.sell_qty, p.buy_notional, p.sell_notional,
                 p.trades,
             )  # fmt: skip
+        for o in open_orders:
+            self._rows_of(o.symbol).restore_open(o.order_id, o.seq, o.ts, o.account)
 
     def last_seq(self, symbol: str) -> int:
         s = self._symbols.get(symbol)

@@ -22,7 +22,7 @@ import numpy as np
 from engine._native import pgcopy
 from engine.sinks import migrations as mig
 from engine.sinks.backend import SinkState
-from engine.sinks.convert import CheckpointRow, Chunk, Flush, PositionRow
+from engine.sinks.convert import CheckpointRow, Chunk, Flush, OpenOrder, PositionRow
 from engine.sinks.tables import TABLES
 
 __all__ = ["PostgresBackend"]
@@ -134,6 +134,18 @@ class PostgresBackend:
             [CheckpointRow(r["symbol"], r["last_seq"], r["ts"], bytes(r["state"])) for r in ckpts],
             [PositionRow(r[0], *(int(v) for v in tuple(r)[1:])) for r in pos],
         )
+
+    async def open_orders(self, symbols: list[str]) -> list[OpenOrder]:
+        live = await self.conn.fetch(  # accepted, never ended (hash anti join); u64 as BIGINT
+            "SELECT a.symbol, a.order_id, a.seq, a.ts, a.account FROM orders a"
+            " WHERE a.event = 1 AND a.symbol = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM ("
+            "SELECT symbol, order_id FROM orders WHERE event = 4 AND leaves = 0"
+            " UNION ALL SELECT symbol, maker_order_id FROM trades WHERE maker_leaves = 0"
+            " UNION ALL SELECT symbol, taker_order_id FROM trades WHERE taker_leaves = 0) d"
+            " WHERE d.symbol = a.symbol AND d.order_id = a.order_id)",
+            symbols,
+        )
+        return [OpenOrder(r[0], *(int(v) % 2**64 for v in tuple(r)[1:])) for r in live]
 
     async def write(self, sink: str, flush: Flush) -> None:
         conn = self.conn

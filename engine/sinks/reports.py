@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.sinks import exact as x
 from engine.sinks.backend import Backend
+from engine.sinks.exact import ints
 
 __all__ = ["INTERVALS", "Report", "bars", "order_flow", "performance", "pnl", "volume"]
 
@@ -42,6 +44,7 @@ HOUR_NS = 3600 * 10**9
 INTERVALS = {"1s": 10**9, "1m": 60 * 10**9, "1h": HOUR_NS, "1d": DAY_NS}
 # pre-aggregated OHLCV tables (ClickHouse) by bucket width, coarsest first
 _BAR_TABLES = {HOUR_NS: "trades_1h", 60 * 10**9: "trades_1m"}
+_BAR_STEPS = {t: step for step, t in _BAR_TABLES.items()}
 _SYMBOL = re.compile(r"^[A-Za-z0-9._:/-]{1,64}$")
 
 
@@ -113,22 +116,26 @@ def _int(db: Backend, col: str) -> str:
 # -- P&L -------------------------------------------------------------------------------------
 
 
-def pnl_row(
-    buy_qty: int, sell_qty: int, buy_notional: int, sell_notional: int, last_price: int
-) -> tuple[tuple[int, int], tuple[int, int]]:
-    """(realized, unrealized) by the average-price method, each an exact (numerator,
-    denominator) in integers (no Fractions: this runs once per account and symbol)."""
-    realized = (0, 1)
-    if buy_qty and sell_qty:
-        # min(B, S) * (sn / S - bn / B)
-        m = min(buy_qty, sell_qty)
-        realized = (m * (sell_notional * buy_qty - buy_notional * sell_qty), sell_qty * buy_qty)
-    open_qty = buy_qty - sell_qty
-    if open_qty > 0:  # open * (p - bn / B)
-        return realized, (open_qty * (last_price * buy_qty - buy_notional), buy_qty)
-    if open_qty < 0:  # open * (p - sn / S)
-        return realized, (open_qty * (last_price * sell_qty - sell_notional), sell_qty)
-    return realized, (0, 1)
+def pnl_arrays(
+    bq: Any, sq: Any, bn: Any, sn: Any, price: Any
+) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    """(realized, unrealized) by the average-price method for every (account, symbol) at once,
+    each an exact (numerator, denominator) pair of integer arrays (`exact`: int64 where the
+    sizes prove it exact, else Python ints)."""
+    both = (bq != 0) & (sq != 0)
+    m = np.minimum(bq, sq)
+    one, zero = ints(np.ones(len(bq), np.int64)), ints(np.zeros(len(bq), np.int64))
+    # min(B, S) * (sn / S - bn / B)
+    rn = x.where(both, x.mul(m, x.sub(x.mul(sn, bq), x.mul(bn, sq))), zero)
+    realized = (rn, x.where(both, x.mul(sq, bq), one))
+    open_qty = x.sub(bq, sq)
+    long, short = open_qty > 0, open_qty < 0
+    # long: open * (p - bn / B); short: open * (p - sn / S)
+    un_long = x.mul(open_qty, x.sub(x.mul(price, bq), bn))
+    un_short = x.mul(open_qty, x.sub(x.mul(price, sq), sn))
+    un = x.where(long, un_long, x.where(short, un_short, zero))
+    ud = x.where(long, bq, x.where(short, sq, one))
+    return realized, (un, ud)
 
 
 async def pnl(
@@ -139,44 +146,74 @@ async def pnl(
         "sum(buy_qty), sum(sell_qty), sum(buy_notional), sum(sell_notional),"
         " sum(maker_notional), sum(taker_notional), sum(fills)"
     )
-    if db.dialect == "clickhouse" and f.from_ns is None and f.to_ns is None:
-        sql = (
-            f"SELECT account, symbol, {sums} FROM fills_total WHERE {f.where()}"
-            " GROUP BY account, symbol ORDER BY account, symbol"
-        )
-    elif _aggregated(db, f, DAY_NS):
-        sql = (
-            f"SELECT account, symbol, {sums}"
-            f" FROM fills_daily WHERE {f.where(time_col='day', unit=DAY_NS)}"
-            " GROUP BY account, symbol ORDER BY account, symbol"
-        )
-    else:
-        sql = (
-            "SELECT account, symbol,"
-            " sum(CASE WHEN side = 1 THEN qty ELSE 0 END),"
-            " sum(CASE WHEN side = 2 THEN qty ELSE 0 END),"
-            f" sum(CASE WHEN side = 1 THEN {n} ELSE 0 END),"
-            f" sum(CASE WHEN side = 2 THEN {n} ELSE 0 END),"
-            f" sum(CASE WHEN maker THEN {n} ELSE 0 END), sum(CASE WHEN maker THEN 0 ELSE {n} END),"
-            f" count(*) FROM fills WHERE {f.where()}"
-            " GROUP BY account, symbol ORDER BY account, symbol"
-        )
-    rows = await db.query(sql)
     last = await _last_prices(db, Filter(symbol=f.symbol, to_ns=f.to_ns))
-    out = []
-    for account, symbol, bq, sq, bn, sn, mn, tn, fills in rows:
-        bq, sq, bn, sn, mn, tn = (int(v) for v in (bq, sq, bn, sn, mn, tn))
-        price = last.get(symbol, 0)
-        (rn, rd), (un, ud) = pnl_row(bq, sq, bn, sn, price)
-        fees = mn * maker_fee_bps + tn * taker_fee_bps  # / 10^4
-        net = (rn * ud * 10_000 + un * rd * 10_000 - fees * rd * ud, rd * ud * 10_000)
-        out.append(
-            [int(account), symbol, int(fills), bq - sq, bq, sq, bn / bq if bq else None,
-             sn / sq if sq else None, price, rn / rd, un / ud, fees / 10_000, net[0] / net[1]]
-        )  # fmt: skip
-    cols = ["account", "symbol", "fills", "position", "bought", "sold", "avg_buy", "avg_sell",
-            "last_price", "realized", "unrealized", "fees", "net"]  # fmt: skip
-    return Report("P&L by account and symbol", cols, out)
+    names = sorted(last)
+    if db.dialect == "clickhouse" and f.from_ns is None and f.to_ns is None:
+        table, where = "fills_total", f.where()
+    elif _aggregated(db, f, DAY_NS):
+        table, where = "fills_daily", f.where(time_col="day", unit=DAY_NS)
+    else:
+        table, where = "", ""
+    if table and names:
+        # columns, symbols as their index in `names` (1-based; 0: a symbol without a last
+        # price, not expected: its name is looked up then)
+        listed = "[" + ", ".join(_string(x) for x in names) + "]"
+        ix = "[" + ", ".join(str(i) for i in range(1, len(names) + 1)) + "]"
+        acct, sym, *cols = await db.columns(
+            f"SELECT account, CAST(transform(symbol, {listed}, {ix}, 0) AS UInt32) AS s, {sums}"
+            f" FROM {table} WHERE {where} GROUP BY account, symbol ORDER BY account, symbol"
+        )
+        symbols = ["" if i == 0 else names[i - 1] for i in sym.tolist()]
+        if "" in symbols:
+            table = ""  # the exact rows instead
+    if not table or not names:
+        if table:
+            sql = f"SELECT account, symbol, {sums} FROM {table} WHERE {where}"
+            sql += " GROUP BY account, symbol"
+        else:
+            sql = (
+                "SELECT account, symbol,"
+                " sum(CASE WHEN side = 1 THEN qty ELSE 0 END),"
+                " sum(CASE WHEN side = 2 THEN qty ELSE 0 END),"
+                f" sum(CASE WHEN side = 1 THEN {n} ELSE 0 END),"
+                f" sum(CASE WHEN side = 2 THEN {n} ELSE 0 END),"
+                f" sum(CASE WHEN maker THEN {n} ELSE 0 END),"
+                f" sum(CASE WHEN maker THEN 0 ELSE {n} END),"
+                f" count(*) FROM fills WHERE {f.where()} GROUP BY account, symbol"
+            )
+        rows = sorted(
+            (int(r[0]), str(r[1]), *r[2:])
+            for r in await db.query(sql + " ORDER BY account, symbol")
+        )
+        acct = np.array([r[0] for r in rows], dtype=object)
+        symbols = [r[1] for r in rows]
+        cols = [np.array([r[i] for r in rows], dtype=object) for i in range(2, 9)]
+    acct = ints(acct)
+    bq, sq, bn, sn, mn, tn, fills = (ints(c) for c in cols)
+    price = ints([last.get(s, 0) for s in symbols])
+    (rn, rd), (un, ud) = pnl_arrays(bq, sq, bn, sn, price)
+    k = len(symbols)
+    bps = ints(np.full(k, 10_000, np.int64))
+    fees = x.add(
+        x.mul(mn, ints(np.full(k, maker_fee_bps))), x.mul(tn, ints(np.full(k, taker_fee_bps)))
+    )
+    # net = rn / rd + un / ud - fees / 10^4, as one fraction
+    net_num = x.sub(x.mul(x.add(x.mul(rn, ud), x.mul(un, rd)), bps), x.mul(fees, x.mul(rd, ud)))
+    net_den = x.mul(x.mul(rd, ud), bps)
+    one = ints(np.ones(k, np.int64))
+    avg_buy = np.where(bq != 0, x.quot(bn, x.where(bq != 0, bq, one)), None)
+    avg_sell = np.where(sq != 0, x.quot(sn, x.where(sq != 0, sq, one)), None)
+    # one object array of the rows: numpy's tolist() builds the lists (half the time of zip)
+    table_ = np.empty((k, 13), dtype=object)
+    for i, col in enumerate(
+        (acct, symbols, fills, x.sub(bq, sq), bq, sq, avg_buy, avg_sell, price,
+         x.quot(rn, rd), x.quot(un, ud), x.quot(fees, bps), x.quot(net_num, net_den))
+    ):  # fmt: skip
+        table_[:, i] = col
+    out = table_.tolist()
+    cols_ = ["account", "symbol", "fills", "position", "bought", "sold", "avg_buy", "avg_sell",
+             "last_price", "realized", "unrealized", "fees", "net"]  # fmt: skip
+    return Report("P&L by account and symbol", cols_, out)
 
 
 async def _last_prices(db: Backend, f: Filter) -> dict[str, int]:
@@ -225,7 +262,13 @@ async def performance(
     keep = [i for i, d in enumerate(days) if first_day is None or d >= first_day]
     out = []
     # the day's P&L: the change in equity over the previous trading day (0 before the first)
-    daily_pnl = np.diff(equity, axis=1, prepend=0)[:, keep].tolist() if accounts else []
+    matrix = np.diff(equity, axis=1, prepend=0)[:, keep] if accounts else None
+    if not daily and matrix is not None and matrix.dtype == np.int64:
+        fast = _summaries(accounts, matrix, capital, periods_per_year)
+        if fast is not None:
+            cols = ["account", "days", "pnl", "mean_return", "sharpe", "max_drawdown", "win_rate"]
+            return Report("Performance by account", cols, fast)
+    daily_pnl = matrix.tolist() if matrix is not None else []
     for account, pnls in zip(accounts, daily_pnl, strict=True):
         if daily:
             value = capital
@@ -392,6 +435,34 @@ async def _closes(db: Backend, f: Filter) -> dict[tuple[str, int], int]:
     return {(s, int(d)): int(p) for s, d, p in await db.query(sql)}
 
 
+def _summaries(accounts: list[int], pnl: Any, capital: int, periods: int) -> list[list[Any]] | None:
+    """`_summary` of every account at once (an accounts x days int64 array): the same figures,
+    each still rounded to float once — the drawdown ratios in float64 are the correctly rounded
+    exact ones because every value is below 2^53 (checked; else None: the caller loops)."""
+    n = pnl.shape[1]
+    value = capital + np.cumsum(pnl, axis=1, dtype=np.int64)
+    if not n or capital >= 2**52 or int(np.abs(value).max()) >= 2**52:
+        return None
+    peak = np.maximum.accumulate(np.maximum(value, capital), axis=1)
+    drawdown = ((peak - value) / peak).max(axis=1).tolist()  # peak >= capital > 0
+    totals = pnl.sum(axis=1).tolist()
+    exact = pnl.astype(object)  # (n p - total)^2 outgrows int64: Python ints
+    var_nums = ((n * exact - np.array(totals, dtype=object)[:, None]) ** 2).sum(axis=1).tolist()
+    wins = (pnl > 0).sum(axis=1).tolist()
+    decided = (pnl != 0).sum(axis=1).tolist()
+    out = []
+    for account, total, var_num, dd, w, k in zip(
+        accounts, totals, var_nums, drawdown, wins, decided, strict=True
+    ):
+        mean = total / (capital * n)
+        sharpe = None
+        if n > 1 and var_num:
+            var = var_num / (capital * capital * n * n * (n - 1))
+            sharpe = mean / math.sqrt(var) * math.sqrt(periods)
+        out.append([account, n, float(total), mean, sharpe, dd, w / k if k else None])
+    return out
+
+
 def _summary(pnls: list[int], capital: int, periods: int) -> list[Any]:
     """days, P&L, mean return, Sharpe, max drawdown, win rate: exact integer arithmetic, each
     figure rounded to float once."""
@@ -495,18 +566,24 @@ async def _bars_aggregated(db: Backend, f: Filter, step: int, table: str, interv
         return Report(f"OHLCV {interval} bars", _BAR_COLUMNS, [])
     listed = "[" + ", ".join(_string(s) for s in names) + "]"
     ix = "[" + ", ".join(str(i) for i in range(len(names))) + "]"  # every symbol is listed
-    cols = await db.columns(
+    # the table's own buckets: GROUP BY its sort key, aggregated in order
+    b = "bucket" if step == _BAR_STEPS[table] else f"bucket - bucket % {step}"
+    in_order = " SETTINGS optimize_aggregation_in_order = 1" if b == "bucket" else ""
+    sym, start, o, hi, lo, c, v, k, nv = await db.columns(
         f"SELECT CAST(transform(symbol, {listed}, {ix}, 0) AS UInt32) AS s,"
-        f" bucket - bucket % {step} AS b, argMinMerge(open), max(high), min(low),"
+        f" {b} AS b, argMinMerge(open), max(high), min(low),"
         f" argMaxMerge(close), sum(volume), sum(trades), sum(notional) FROM {table}"
-        f" WHERE {where} GROUP BY symbol, b ORDER BY symbol, b"
+        f" WHERE {where} GROUP BY symbol, b ORDER BY symbol, b{in_order}"
     )
-    sym, *values = (c.tolist() for c in cols)
-    out = [
-        [names[s], b, o, hi, lo, c, v, k, nv / v]
-        for s, b, o, hi, lo, c, v, k, nv in zip(sym, *values, strict=True)
-    ]
-    return Report(f"OHLCV {interval} bars", _BAR_COLUMNS, out)
+    # vwap: float64 division is the correctly rounded quotient when both are below 2^53
+    small = all(x.dtype != object and (not len(x) or int(np.abs(x).max()) < 2**53) for x in (nv, v))
+    vwap = (
+        nv / v if small else np.array([a / b for a, b in zip(nv.tolist(), v.tolist(), strict=True)])
+    )
+    rows = np.empty((len(sym), 9), dtype=object)  # numpy's tolist() builds the row lists
+    for i, col in enumerate((np.array(names, dtype=object)[sym], start, o, hi, lo, c, v, k, vwap)):
+        rows[:, i] = col
+    return Report(f"OHLCV {interval} bars", _BAR_COLUMNS, rows.tolist())
 
 
 _BAR_COLUMNS = ["symbol", "start_ts", "open", "high", "low", "close", "volume", "trades", "vwap"]
@@ -549,28 +626,28 @@ async def order_flow(db: Backend, f: Filter = Filter()) -> Report:
             f" WHERE {f.where(None)} AND {mine} GROUP BY symbol"
         )
     trades = await db.query(sql)
-    done = (
-        "SELECT order_id, seq, ts FROM orders WHERE event = 4 AND leaves = 0"
-        " UNION ALL SELECT maker_order_id, seq, ts FROM trades WHERE maker_leaves = 0"
-        " UNION ALL SELECT taker_order_id, seq, ts FROM trades WHERE taker_leaves = 0"
-    )
-    resting = await db.query(
-        f"SELECT a.symbol, count(*), avg({_int(db, 'd.ts')} - {_int(db, 'a.ts')}) FROM"
-        f" (SELECT symbol, order_id, seq, ts FROM orders WHERE event = 1 AND {w}) AS a"
-        f" JOIN ({done}) AS d ON d.order_id = a.order_id"
-        " WHERE d.seq > a.seq GROUP BY a.symbol"
-    )
+    # resting time: the converter's `order_ends` rows (orders ended by a later command than
+    # the one that accepted them; ts = acceptance), summed per day in `resting_daily`
+    if _aggregated(db, f, DAY_NS):
+        sql = (
+            "SELECT symbol, sum(orders), sum(resting_ns) FROM resting_daily"
+            f" WHERE {f.where(time_col='day', unit=DAY_NS)} GROUP BY symbol"
+        )
+    else:  # Σ in Int128 / NUMERIC: nanoseconds add up past 2^63 over millions of orders
+        wide = "toInt128(ended_ts) - ts" if db.dialect == "clickhouse" else "ended_ts - ts"
+        sql = f"SELECT symbol, count(*), sum({wide}) FROM order_ends WHERE {w} GROUP BY symbol"
+    resting = await db.query(sql)
     t = {s: (int(c), int(q)) for s, c, q in trades}
-    r = {s: (int(c), float(avg)) for s, c, avg in resting}
+    r = {s: (int(c), int(total)) for s, c, total in resting}
     out = []
     for symbol, n_orders, ordered, cancels in sorted(orders):
         n_orders, ordered, cancels = int(n_orders), int(ordered), int(cancels)
         n_trades, filled_q = t.get(symbol, (0, 0))
-        rested, avg_ns = r.get(symbol, (0, 0.0))
+        rested, resting_ns = r.get(symbol, (0, 0))
         out.append(
             [symbol, n_orders, n_trades, ordered, filled_q,
              filled_q / ordered if ordered else None, cancels / n_orders if n_orders else None,
-             avg_ns / 1e9 if rested else None, rested,
+             resting_ns / rested / 1e9 if rested else None, rested,
              n_orders / n_trades if n_trades else None]
         )  # fmt: skip
     cols = ["symbol", "orders", "trades", "ordered_qty", "filled_qty", "fill_ratio",

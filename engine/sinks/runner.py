@@ -200,7 +200,8 @@ class Sink(Lifecycle):
             if db == self.committed:
                 return  # exactly where we left it: retry the pending flush, if any
             log.warning("%s: the database is not where this sink left it; reloading", self.name)
-        self.converter.restore(state.checkpoints, state.positions)
+        live = await self.backend.open_orders([c.symbol for c in state.checkpoints])
+        self.converter.restore(state.checkpoints, state.positions, live)
         self.committed = db
         self._pending = None
         self._loaded = True

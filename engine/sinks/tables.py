@@ -47,6 +47,14 @@ TABLES: Final[dict[str, tuple[tuple[str, Kind], ...]]] = {
         ("bid_count", "u32"), ("ask_price", "i64"), ("ask_qty", "i64"), ("ask_count", "u32"),
         ("last_price", "i64"),
     ),
+    # An order ended (cancelled, or filled to 0) by a later command than the one that accepted
+    # it: what `order_flow`'s average resting time counts. Key (symbol, seq, order_id); seq: the
+    # ending command. ts is the order's ACCEPTANCE time (the day it counts under, and the time
+    # column of the torn-tail repair), ended_ts when it ended; account: the order's account.
+    "order_ends": (
+        ("symbol", "sym"), ("seq", "u64"), ("order_id", "u64"), ("account", "u64"),
+        ("ts", "u64"), ("accepted_seq", "u64"), ("ended_ts", "u64"),
+    ),
 }  # fmt: skip
 
 DATA_TABLES: Final = tuple(TABLES)

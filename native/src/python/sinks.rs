@@ -7,7 +7,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::sinks::{self, ColKind, Position, TopState};
+use crate::sinks::{self, ColKind, OpenOrder, Position, TopState};
 
 fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -51,19 +51,33 @@ impl PySymbolRows {
             .map_err(value_error)
     }
 
-    /// Rows waiting to be taken (orders + trades + book_top).
+    /// Rows waiting to be taken (orders + trades + book_top + order_ends).
     fn rows(&self) -> usize {
-        self.inner.orders.rows + self.inner.trades.rows + self.inner.top.rows
+        let s = &self.inner;
+        s.orders.rows + s.trades.rows + s.top.rows + s.ends.rows
     }
 
-    /// (orders, trades, book_top): each (column buffers in table order, rows); empties them.
+    /// (orders, trades, book_top, order_ends): each (column buffers in table order, rows);
+    /// empties them.
     #[allow(clippy::type_complexity)]
-    fn take<'py>(&mut self, py: Python<'py>) -> [(Vec<Bound<'py, PyBytes>>, usize); 3] {
+    fn take<'py>(&mut self, py: Python<'py>) -> [(Vec<Bound<'py, PyBytes>>, usize); 4] {
         [
             columns(py, self.inner.orders.take()),
             columns(py, self.inner.trades.take()),
             columns(py, self.inner.top.take()),
+            columns(py, self.inner.ends.take()),
         ]
+    }
+
+    /// A live order accepted before the checkpoint: its acceptance (seq, ts, account).
+    fn restore_open(&mut self, order_id: u64, seq: u64, ts: u64, account: u64) {
+        self.inner
+            .restore_open(order_id, OpenOrder { seq, ts, account });
+    }
+
+    /// Live orders tracked for `order_ends`.
+    fn open_orders(&self) -> usize {
+        self.inner.open_orders()
     }
 
     /// Positions changed since the last call: (account, seq, ts, position, buy_qty, sell_qty,

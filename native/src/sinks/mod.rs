@@ -2,9 +2,16 @@
 //!
 //! `SymbolRows` keeps what the rows of one symbol depend on (the L2 book rebuilt from Level
 //! events, the open interval of `book_top`, the last trade price, each account's position) and
-//! turns batches of command + event records (`apply`) into rows of the `orders`, `trades` and
-//! `book_top` tables, kept as little-endian column buffers (`table::Table`), and the positions
-//! changed since the last `take`. Column order = engine/sinks/tables.py (without `symbol`).
+//! turns batches of command + event records (`apply`) into rows of the `orders`, `trades`,
+//! `book_top` and `order_ends` tables, kept as little-endian column buffers (`table::Table`),
+//! and the positions changed since the last `take`. Column order = engine/sinks/tables.py
+//! (without `symbol`).
+//!
+//! `order_ends`: the converter keeps each live order's acceptance (seq, ts, account) from its
+//! `Accepted` event until the event that ends it (`Cancelled` with leaves 0, or a trade leaving
+//! its side 0), and writes a row for every order ended by a later command than the one that
+//! accepted it (what `order_flow`'s average resting time counts). A restarted sink restores the
+//! live orders from its database (`restore_open`), not from the checkpoint state.
 //! `pgcopy` encodes columns as PostgreSQL binary COPY.
 
 pub mod pgcopy;
@@ -22,6 +29,7 @@ const NEW: u8 = 1;
 const ACCEPTED: u8 = 1;
 const REJECTED: u8 = 2;
 const TRADE: u8 = 3;
+const CANCELLED: u8 = 4;
 const TRIGGERED: u8 = 6;
 const LEVEL: u8 = 7;
 const BUY: u8 = 1;
@@ -82,6 +90,15 @@ pub const BOOK_TOP: &[ColKind] = &[
     ColKind::I64, // last_price
 ];
 
+pub const ORDER_ENDS: &[ColKind] = &[
+    ColKind::U64, // seq: the command that ended the order
+    ColKind::U64, // order_id
+    ColKind::U64, // account
+    ColKind::U64, // ts: when the order was accepted
+    ColKind::U64, // accepted_seq
+    ColKind::U64, // ended_ts
+];
+
 #[derive(Debug, PartialEq, Eq, Error)]
 pub enum SinkError {
     #[error("{0} bytes is not a whole number of command records")]
@@ -116,6 +133,14 @@ pub struct PositionRow {
     pub pos: Position,
 }
 
+/// A live order's acceptance: what its `order_ends` row needs when it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOrder {
+    pub seq: u64,
+    pub ts: u64,
+    pub account: u64,
+}
+
 /// The restartable state of a symbol's `book_top` rows (positions are restored separately).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TopState {
@@ -139,9 +164,11 @@ pub struct SymbolRows {
     last_price: i64,
     positions: FxHashMap<u64, Position>,
     dirty: FxHashMap<u64, (u64, u64)>,
+    open: FxHashMap<u64, OpenOrder>,
     pub orders: Table,
     pub trades: Table,
     pub top: Table,
+    pub ends: Table,
 }
 
 impl SymbolRows {
@@ -159,9 +186,11 @@ impl SymbolRows {
             last_price: 0,
             positions: FxHashMap::default(),
             dirty: FxHashMap::default(),
+            open: FxHashMap::default(),
             orders: Table::new(ORDERS.len()),
             trades: Table::new(TRADES.len()),
             top: Table::new(BOOK_TOP.len()),
+            ends: Table::new(ORDER_ENDS.len()),
         })
     }
 
@@ -187,6 +216,34 @@ impl SymbolRows {
 
     pub fn restore_position(&mut self, account: u64, pos: Position) {
         self.positions.insert(account, pos);
+    }
+
+    /// A live order accepted before the sink's checkpoint (restored from the database).
+    pub fn restore_open(&mut self, order_id: u64, o: OpenOrder) {
+        self.open.insert(order_id, o);
+    }
+
+    /// Live orders tracked for `order_ends`.
+    pub fn open_orders(&self) -> usize {
+        self.open.len()
+    }
+
+    /// An event ended order `order_id` at command `seq` (time `ts`): its `order_ends` row if it
+    /// was accepted by an earlier command.
+    #[inline]
+    fn end(&mut self, order_id: u64, seq: u64, ts: u64) {
+        if let Some(o) = self.open.remove(&order_id) {
+            if seq > o.seq {
+                self.ends.push(&[
+                    Val::U64(seq),
+                    Val::U64(order_id),
+                    Val::U64(o.account),
+                    Val::U64(o.ts),
+                    Val::U64(o.seq),
+                    Val::U64(ts),
+                ]);
+            }
+        }
     }
 
     /// Add the rows of `commands` and the `events` they produced, skipping everything at or
@@ -291,8 +348,24 @@ impl SymbolRows {
                 let maker_buys = e.side == BUY;
                 self.fill(e.account, maker_buys, e, c.ts);
                 self.fill(e.counter_account, !maker_buys, e, c.ts);
+                if e.leaves == 0 {
+                    self.end(e.order_id, e.seq, c.ts);
+                }
+                if e.aux2 == 0 {
+                    self.end(e.counter_id, e.seq, c.ts);
+                }
             }
             kind => {
+                if kind == ACCEPTED {
+                    let o = OpenOrder {
+                        seq: e.seq,
+                        ts: c.ts,
+                        account: e.account,
+                    };
+                    self.open.insert(e.order_id, o);
+                } else if kind == CANCELLED && e.leaves == 0 {
+                    self.end(e.order_id, e.seq, c.ts);
+                }
                 let own = c.kind == NEW && (kind == ACCEPTED || kind == REJECTED);
                 let stop = if kind == ACCEPTED || kind == TRIGGERED {
                     e.aux

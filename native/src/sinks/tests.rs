@@ -137,3 +137,66 @@ fn commands_beyond_the_batch_range_are_refused() {
         Err(SinkError::CommandBytes(5))
     );
 }
+
+#[test]
+fn orders_ended_by_a_later_command_get_an_order_ends_row() {
+    let mut s = SymbolRows::new(1_000).unwrap();
+    s.restore_open(
+        11,
+        OpenOrder {
+            seq: 0,
+            ts: 50,
+            account: 4,
+        },
+    );
+    let mut cmds = Vec::new();
+    for (seq, ts) in [(1, 100), (2, 200), (3, 300), (4, 400), (5, 500), (6, 600)] {
+        cmds.extend(cmd(seq, ts, NEW));
+    }
+    let accepted = |seq: u64, order_id: u64, account: u64| Event {
+        kind: ACCEPTED,
+        seq,
+        order_id,
+        account,
+        ..Event::default()
+    };
+    let cancelled = |seq: u64, order_id: u64, leaves: i64| Event {
+        kind: CANCELLED,
+        seq,
+        order_id,
+        leaves,
+        ..Event::default()
+    };
+    let mut evs = ev(accepted(1, 7, 1));
+    evs.extend(ev(accepted(2, 8, 2)));
+    evs.extend(ev(Event {
+        kind: TRADE,
+        seq: 2,
+        side: 2,
+        order_id: 7,
+        account: 1,
+        counter_id: 8,
+        counter_account: 2,
+        price: 10,
+        qty: 5,
+        leaves: 0,
+        aux: 1,
+        aux2: 0,
+        ..Event::default()
+    }));
+    evs.extend(ev(accepted(3, 9, 3)));
+    evs.extend(ev(cancelled(4, 9, 2))); // partial: still live
+    evs.extend(ev(cancelled(5, 9, 0)));
+    evs.extend(ev(cancelled(5, 11, 0)));
+    evs.extend(ev(accepted(6, 12, 3)));
+    evs.extend(ev(cancelled(6, 12, 0))); // ended by the command that placed it: no row
+    assert_eq!(s.apply(&cmds, &evs, 0, 6), Ok(Some(600)));
+    assert_eq!(s.ends.rows, 3);
+    assert_eq!(u64_col(&s.ends, 0), vec![2, 5, 5]); // seq
+    assert_eq!(u64_col(&s.ends, 1), vec![7, 9, 11]); // order_id
+    assert_eq!(u64_col(&s.ends, 2), vec![1, 3, 4]); // account
+    assert_eq!(u64_col(&s.ends, 3), vec![100, 300, 50]); // accepted ts
+    assert_eq!(u64_col(&s.ends, 4), vec![1, 3, 0]); // accepted seq
+    assert_eq!(u64_col(&s.ends, 5), vec![200, 500, 500]); // ended ts
+    assert_eq!(s.open_orders(), 0);
+}
