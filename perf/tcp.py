@@ -161,9 +161,10 @@ async def load(host: str, port: int, frames: bytes, args: argparse.Namespace) ->
 
 
 def start_daemon(
-    tmp: Path, cpu: int | None, fsync: str = "always"
+    tmp: Path, cpu: int | None, fsync: str = "always", lane: bool = True
 ) -> tuple[subprocess.Popen[bytes], int, Path]:
     bench = (REPO / "config" / "bench.toml").read_text() + f'\n[journal]\nfsync = "{fsync}"\n'
+    bench += f"\n[batch]\nlane = {'true' if lane else 'false'}\n"
 
     text = bench.replace('data_dir = "./data-bench"', f'data_dir = "{tmp / "data"}"')
     text = text.replace("port = 7301", "port = 0").replace("port = 9301", "port = 0")
@@ -285,6 +286,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="BIN",
         help="measure the native floor server (cift-floor) instead of the daemon",
     )
+    p.add_argument("--lane", default="on", choices=["on", "off"], help="the daemon's [batch] lane")
     p.add_argument(
         "--client",
         default="native",
@@ -313,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.floor is not None:
             proc, port = start_floor(native_binary("cift-floor", args.floor or None), cpu)
         elif port is None:
-            proc, port, _ = start_daemon(Path(tmp), cpu, args.fsync)
+            proc, port, _ = start_daemon(Path(tmp), cpu, args.fsync, args.lane == "on")
         try:
             if args.client == "native":
                 binary = native_binary("cift-load", args.load_bin)
