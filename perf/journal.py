@@ -84,7 +84,7 @@ def bench_pipeline(commands: int, interval_us: int) -> dict[str, Any]:
     batch = load().batch.max_records
     out: dict[str, Any] = {
         "commands": n,
-        "book_orders_per_s": n / pipeline.run_book(records, batch),
+        "book_orders_per_s": n / pipeline.run_book(records, batch)[0],
     }
     original = pipeline.bench_config
     try:

@@ -140,7 +140,7 @@ async def run_pipeline(
         session.data_received(encode_logon(1, "bench"))
         assert session.account == 1, "logon failed"
 
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
         for off in range(0, len(frames), chunk):
             if transport.paused:
                 await transport.resumed.wait()
@@ -149,6 +149,7 @@ async def run_pipeline(
         for actor in eng.actors():
             await actor.drain()
         elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu0
 
         for f in watched:
             f.cancel()
@@ -159,6 +160,7 @@ async def run_pipeline(
             raise RuntimeError(f"sequenced {sequenced} of {commands} commands")
         return {
             "seconds": elapsed,
+            "cpu_seconds": cpu,
             "orders_per_s": commands / elapsed,
             "reply_bytes": transport.bytes,
             "backpressure_pauses": eng.gateway.pauses,
@@ -169,14 +171,15 @@ async def run_pipeline(
         }
 
 
-def run_book(records: bytes, batch: int) -> float:
+def run_book(records: bytes, batch: int) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of the book alone on `records`."""
     book = Book(SYMBOL.min_price, SYMBOL.max_price)
     step = batch * COMMAND_SIZE
     chunks = [records[i : i + step] for i in range(0, len(records), step)]
-    start = time.perf_counter()
+    start, cpu0 = time.perf_counter(), time.process_time()
     for c in chunks:
         book.apply(c)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu0
 
 
 def breakdown(frames: bytes, commands: int, chunk: int) -> dict[str, float]:
@@ -261,7 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     gc.collect()
     gc.freeze()  # as the daemon does once it has started
-    book_s = min(run_book(records, batch) for _ in range(args.repeat))
+    book_runs = [run_book(records, batch) for _ in range(args.repeat)]
+    book_s, book_cpu = min(r[0] for r in book_runs), min(r[1] for r in book_runs)
     risk = args.risk == "on"
     lane = args.lane == "on"
     runs = [
@@ -269,11 +273,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         for _ in range(args.repeat)
     ]
     best = min(runs, key=lambda r: r["seconds"])
+    best_cpu = min(r["cpu_seconds"] for r in runs)
     results: dict[str, Any] = {
         "commands": n,
         "pipeline_orders_per_s": best["orders_per_s"],
         "book_orders_per_s": n / book_s,
         "ratio": book_s / best["seconds"],
+        "pipeline_orders_per_cpu_s": n / best_cpu,
+        "book_orders_per_cpu_s": n / book_cpu,
+        "cpu_ratio": book_cpu / best_cpu,
         "pipeline": best,
     }
     if args.breakdown:
@@ -282,6 +290,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"pipeline   {results['pipeline_orders_per_s']:>12,.0f} orders/s")
     print(f"book alone {results['book_orders_per_s']:>12,.0f} orders/s")
     print(f"ratio      {results['ratio']:>12.2f}")
+    print(
+        f"per CPU second: pipeline {results['pipeline_orders_per_cpu_s']:,.0f}, book alone "
+        f"{results['book_orders_per_cpu_s']:,.0f}, ratio {results['cpu_ratio']:.2f}"
+    )
     print(f"mean batch {best['mean_batch']}; reads through the lane: {best['lane_reads']}")
     if args.breakdown:
         for k, v in results["breakdown"].items():
