@@ -262,6 +262,13 @@ def start_floor(binary: Path, cpu: int | None) -> tuple[subprocess.Popen[bytes],
     return proc, int(line[1])
 
 
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of process `pid` so far (/proc/PID/stat, clock ticks)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m perf.tcp", description=__doc__.split("\n\n")[0])
     p.add_argument("--rate", type=float, default=50_000, help="commands per second (offered)")
@@ -317,11 +324,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif port is None:
             proc, port, _ = start_daemon(Path(tmp), cpu, args.fsync, args.lane == "on")
         try:
+            before = cpu_times(proc.pid) if proc is not None else None
             if args.client == "native":
                 binary = native_binary("cift-load", args.load_bin)
                 results = load_native(binary, args.host, port, frames, args, client_cpu)
             else:
                 results = uvloop.run(load(args.host, port, frames, args))
+            if proc is not None and before is not None:
+                user, system = (b - a for a, b in zip(before, cpu_times(proc.pid), strict=True))
+                per = 1e6 / results["commands"]
+                results["server_cpu_us_per_command"] = {"user": user * per, "system": system * per}
         finally:
             if proc is not None:
                 proc.send_signal(signal.SIGTERM)
@@ -333,6 +345,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{results['commands']} commands at {args.rate:,.0f}/s offered "
         f"({results['achieved_send_rate']:,.0f}/s sent), {results['measured']} measured"
     )
+    cpu = results.get("server_cpu_us_per_command")
+    if cpu is not None:
+        print(f"server CPU per command: user {cpu['user']:.1f} µs, kernel {cpu['system']:.1f} µs")
     print("latency from planned send to first report: " + "  ".join(
         f"{k} {fmt_ns(v)}" for k, v in lat.items()
     ))  # fmt: skip
