@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import resource
+import signal
 import struct
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from actors.base import State
 from actors.items import Reports
+from engine._native import JournalCorrupt
 from engine.book import COMMAND_SIZE, CmdKind
 from engine.config import AccountConfig, BatchConfig, ClockConfig, Config, SymbolConfig, load
 from engine.daemon import Engine
@@ -164,3 +168,43 @@ def test_the_lane_is_not_taken_when_a_reply_must_wait_for_an_fsync(tmp_path: Pat
     reads = frames_of(records, symbols, 1)
     got = asyncio.run(run(tmp_path / "always", True, reads, fsync="always"))
     assert got["lane_runs"] == 0 and got["sequenced"] > 0
+
+
+def test_a_journal_append_that_fails_in_the_lane_stops_persistence_and_sends_no_reply(
+    tmp_path: Path,
+) -> None:
+    """A command that did not reach the journal is never answered: the append fails (the file
+    may not grow: RLIMIT_FSIZE, EFBIG), persistence fails as it would in the actors, and the
+    daemon's supervisor stops (fail fast)."""
+    records, symbols = flow(5, 20)
+    reads = frames_of(records, symbols, 1)
+
+    async def go() -> None:
+        eng = Engine(config(tmp_path, True))
+        watched = eng.start()
+        eng.gateway.start_detached()
+        session = eng.gateway.session()
+        transport = RecordingTransport()
+        session.connection_made(transport)  # type: ignore[arg-type]
+        session.data_received(encode_logon(1, "bench"))
+        session.data_received(reads[0])
+        segment = max((tmp_path / JOURNAL_DIR).iterdir(), key=lambda p: p.stat().st_mtime_ns)
+        answered = len(transport.data)
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+        xfsz = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        try:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (segment.stat().st_size, limit[1]))
+            session.data_received(reads[1])
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+            signal.signal(signal.SIGXFSZ, xfsz)
+        assert eng.lane is not None and eng.lane.runs == 2
+        assert eng.persistence.state is State.FAILED
+        assert isinstance(eng.persistence.done.exception(), JournalCorrupt)
+        assert len(transport.data) == answered  # nothing for the command not journaled
+        for f in watched:
+            f.cancel()
+        await asyncio.gather(*watched, return_exceptions=True)
+        eng.persistence.close()
+
+    asyncio.run(go())
