@@ -238,12 +238,15 @@ async def report_timings(fills: int, tmp: Path) -> dict[str, Any]:
         }
         timings = {}
         for name, run in cases.items():
-            best = float("inf")
+            best = rows_best = float("inf")
             for _ in range(3):
                 t = time.perf_counter()
                 r = await run()
                 best = min(best, time.perf_counter() - t)
-            timings[name] = {"seconds": best, "rows": len(r.rows)}
+                t = time.perf_counter()
+                r.rows  # noqa: B018 (the rows as Python lists: what the CLI formats)
+                rows_best = min(rows_best, time.perf_counter() - t)
+            timings[name] = {"seconds": best, "rows": len(r), "rows_seconds": rows_best}
         return {"fills": fills, "load_seconds": load_s, "reports": timings}
     finally:
         await db.close()
@@ -309,7 +312,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     print(f"reports on {rep['fills']:,} fills in ClickHouse (load {rep['load_seconds']:.1f} s), "
           f"best of 3, target {TARGET_REPORT_S * 1000:.0f} ms:")  # fmt: skip
     for name, t in rep["reports"].items():
-        print(f"  {name:<20} {t['seconds'] * 1000:8.1f} ms  ({t['rows']} rows)")
+        print(f"  {name:<20} {t['seconds'] * 1000:8.1f} ms  ({t['rows']} rows; as Python rows"
+              f" +{t['rows_seconds'] * 1000:.1f} ms)")  # fmt: skip
     return result
 
 

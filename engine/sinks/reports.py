@@ -48,11 +48,49 @@ _BAR_STEPS = {t: step for step, t in _BAR_TABLES.items()}
 _SYMBOL = re.compile(r"^[A-Za-z0-9._:/-]{1,64}$")
 
 
-@dataclass(frozen=True)
 class Report:
-    title: str
-    columns: list[str]
-    rows: list[list[Any]]
+    """A report: a title, column names and the rows — given as rows, or as columns (`data`:
+    one numpy array or list per column) whose rows are built on first use. Large reports
+    (`pnl`, `bars`: tens of thousands of rows) come as columns: a caller that reads them as
+    arrays (`column`) never pays for one Python list per row; `rows` is the same values as
+    lists either way (numpy's `tolist()` of one object array: Python ints and floats)."""
+
+    __slots__ = ("_data", "_rows", "columns", "title")
+
+    def __init__(
+        self,
+        title: str,
+        columns: list[str],
+        rows: list[list[Any]] | None = None,
+        *,
+        data: list[Any] | None = None,
+    ) -> None:
+        if (rows is None) == (data is None):
+            raise ValueError("a report has rows or columns (data), one of them")
+        if data is not None and len(data) != len(columns):
+            raise ValueError("one data column per column name")
+        self.title, self.columns = title, columns
+        self._rows, self._data = rows, data
+
+    @property
+    def rows(self) -> list[list[Any]]:
+        if self._rows is None:
+            data = self._data or []
+            table = np.empty((len(data[0]) if data else 0, len(data)), dtype=object)
+            for i, col in enumerate(data):
+                table[:, i] = col
+            self._rows = table.tolist()
+        return self._rows
+
+    def column(self, name: str) -> Any:
+        """One column's values (a numpy array when the report was built from columns)."""
+        i = self.columns.index(name)
+        if self._data is not None:
+            return self._data[i]
+        return [row[i] for row in self.rows]
+
+    def __len__(self) -> int:
+        return len(self._data[0]) if self._data else len(self.rows)
 
 
 @dataclass(frozen=True)
@@ -163,8 +201,9 @@ async def pnl(
             f"SELECT account, CAST(transform(symbol, {listed}, {ix}, 0) AS UInt32) AS s, {sums}"
             f" FROM {table} WHERE {where} GROUP BY account, symbol ORDER BY account, symbol"
         )
-        symbols = ["" if i == 0 else names[i - 1] for i in sym.tolist()]
-        if "" in symbols:
+        symbols: Any = np.array(["", *names], dtype=object)[sym]
+        price = ints(np.array([0, *(last[s] for s in names)], dtype=object)[sym])
+        if not sym.all():
             table = ""  # the exact rows instead
     if not table or not names:
         if table:
@@ -188,9 +227,9 @@ async def pnl(
         acct = np.array([r[0] for r in rows], dtype=object)
         symbols = [r[1] for r in rows]
         cols = [np.array([r[i] for r in rows], dtype=object) for i in range(2, 9)]
+        price = ints([last.get(s, 0) for s in symbols])
     acct = ints(acct)
     bq, sq, bn, sn, mn, tn, fills = (ints(c) for c in cols)
-    price = ints([last.get(s, 0) for s in symbols])
     (rn, rd), (un, ud) = pnl_arrays(bq, sq, bn, sn, price)
     k = len(symbols)
     bps = ints(np.full(k, 10_000, np.int64))
@@ -203,17 +242,12 @@ async def pnl(
     one = ints(np.ones(k, np.int64))
     avg_buy = np.where(bq != 0, x.quot(bn, x.where(bq != 0, bq, one)), None)
     avg_sell = np.where(sq != 0, x.quot(sn, x.where(sq != 0, sq, one)), None)
-    # one object array of the rows: numpy's tolist() builds the lists (half the time of zip)
-    table_ = np.empty((k, 13), dtype=object)
-    for i, col in enumerate(
-        (acct, symbols, fills, x.sub(bq, sq), bq, sq, avg_buy, avg_sell, price,
-         x.quot(rn, rd), x.quot(un, ud), x.quot(fees, bps), x.quot(net_num, net_den))
-    ):  # fmt: skip
-        table_[:, i] = col
-    out = table_.tolist()
+    data = [acct, symbols, fills, x.sub(bq, sq), bq, sq, avg_buy, avg_sell, price,
+            x.quot(rn, rd), x.quot(un, ud), x.quot(fees, bps),
+            x.quot(net_num, net_den)]  # fmt: skip
     cols_ = ["account", "symbol", "fills", "position", "bought", "sold", "avg_buy", "avg_sell",
              "last_price", "realized", "unrealized", "fees", "net"]  # fmt: skip
-    return Report("P&L by account and symbol", cols_, out)
+    return Report("P&L by account and symbol", cols_, data=data)
 
 
 async def _last_prices(db: Backend, f: Filter) -> dict[str, int]:
@@ -580,10 +614,8 @@ async def _bars_aggregated(db: Backend, f: Filter, step: int, table: str, interv
     vwap = (
         nv / v if small else np.array([a / b for a, b in zip(nv.tolist(), v.tolist(), strict=True)])
     )
-    rows = np.empty((len(sym), 9), dtype=object)  # numpy's tolist() builds the row lists
-    for i, col in enumerate((np.array(names, dtype=object)[sym], start, o, hi, lo, c, v, k, vwap)):
-        rows[:, i] = col
-    return Report(f"OHLCV {interval} bars", _BAR_COLUMNS, rows.tolist())
+    data = [np.array(names, dtype=object)[sym], start, o, hi, lo, c, v, k, vwap]
+    return Report(f"OHLCV {interval} bars", _BAR_COLUMNS, data=data)
 
 
 _BAR_COLUMNS = ["symbol", "start_ts", "open", "high", "low", "close", "volume", "trades", "vwap"]
