@@ -589,7 +589,11 @@ async def bars(db: Backend, f: Filter = Filter(), *, interval: str = "1m") -> Re
 async def _bars_aggregated(db: Backend, f: Filter, step: int, table: str, interval: str) -> Report:
     """Bars from a pre-aggregated table (ClickHouse), read as integer columns (symbols as their
     index in the sorted list of the table's symbols): tens of thousands of bars without a
-    Python object per value until the report's rows."""
+    Python object per value until the report's rows.
+
+    On the table's own buckets the rows are read as stored (`_stored_bars`): merging every
+    bucket's open/close states in a GROUP BY costs ClickHouse several times the read; only the
+    few buckets split over parts not yet merged go through it."""
     where = f.where(None, time_col="bucket")
     if f.symbol is not None:
         names = [f.symbol]
@@ -600,15 +604,15 @@ async def _bars_aggregated(db: Backend, f: Filter, step: int, table: str, interv
         return Report(f"OHLCV {interval} bars", _BAR_COLUMNS, [])
     listed = "[" + ", ".join(_string(s) for s in names) + "]"
     ix = "[" + ", ".join(str(i) for i in range(len(names))) + "]"  # every symbol is listed
-    # the table's own buckets: GROUP BY its sort key, aggregated in order
-    b = "bucket" if step == _BAR_STEPS[table] else f"bucket - bucket % {step}"
-    in_order = " SETTINGS optimize_aggregation_in_order = 1" if b == "bucket" else ""
-    sym, start, o, hi, lo, c, v, k, nv = await db.columns(
-        f"SELECT CAST(transform(symbol, {listed}, {ix}, 0) AS UInt32) AS s,"
-        f" {b} AS b, argMinMerge(open), max(high), min(low),"
-        f" argMaxMerge(close), sum(volume), sum(trades), sum(notional) FROM {table}"
-        f" WHERE {where} GROUP BY symbol, b ORDER BY symbol, b{in_order}"
-    )
+    sym_ix = f"CAST(transform(symbol, {listed}, {ix}, 0) AS UInt32)"
+    if step == _BAR_STEPS[table]:
+        sym, start, o, hi, lo, c, v, k, nv = await _stored_bars(db, table, where, sym_ix)
+    else:
+        sym, start, o, hi, lo, c, v, k, nv = await db.columns(
+            f"SELECT {sym_ix} AS s, bucket - bucket % {step} AS b, argMinMerge(open), max(high),"
+            " min(low), argMaxMerge(close), sum(volume), sum(trades), sum(notional)"
+            f" FROM {table} WHERE {where} GROUP BY symbol, b ORDER BY symbol, b"
+        )
     # vwap: float64 division is the correctly rounded quotient when both are below 2^53
     small = all(x.dtype != object and (not len(x) or int(np.abs(x).max()) < 2**53) for x in (nv, v))
     vwap = (
@@ -616,6 +620,42 @@ async def _bars_aggregated(db: Backend, f: Filter, step: int, table: str, interv
     )
     data = [np.array(names, dtype=object)[sym], start, o, hi, lo, c, v, k, vwap]
     return Report(f"OHLCV {interval} bars", _BAR_COLUMNS, data=data)
+
+
+async def _stored_bars(db: Backend, table: str, where: str, sym_ix: str) -> list[Any]:
+    """The bars of `table`'s own buckets: its rows as stored, each row's open/close state
+    finalized on its own (no merge), sorted by (symbol, bucket) in numpy. A bucket still split
+    over several parts (inserted by several flushes, not merged yet) has several rows: those
+    buckets — a few at each flush boundary — are read again grouped (the states merged by
+    ClickHouse) and replace their rows. The same figures as the GROUP BY of every bucket."""
+    cols = "argMinMerge(open), max(high), min(low), argMaxMerge(close), sum(volume), sum(trades),"
+    cols += " sum(notional)"
+    stored = await db.columns(
+        f"SELECT {sym_ix}, bucket, finalizeAggregation(open), high, low,"
+        f" finalizeAggregation(close), volume, trades, notional FROM {table} WHERE {where}"
+    )
+    sym, bucket = stored[0], stored[1]
+    order = np.lexsort((bucket, sym))
+    stored = [col[order] for col in stored]
+    sym, bucket = stored[0], stored[1]
+    split = (sym[1:] == sym[:-1]) & (bucket[1:] == bucket[:-1])
+    if not split.any():
+        return stored
+    again = np.unique(bucket[1:][split])
+    if len(again) > 10_000:  # many parts not merged: the GROUP BY of everything
+        return await db.columns(
+            f"SELECT {sym_ix} AS s, bucket, {cols} FROM {table} WHERE {where}"
+            " GROUP BY symbol, bucket ORDER BY symbol, bucket"
+        )
+    listed = ", ".join(str(int(b)) for b in again)
+    merged = await db.columns(
+        f"SELECT {sym_ix} AS s, bucket, {cols} FROM {table} WHERE {where}"
+        f" AND bucket IN ({listed}) GROUP BY symbol, bucket"
+    )
+    keep = ~np.isin(bucket, again)  # every symbol's rows of those buckets are in `merged`
+    out = [np.concatenate([a[keep], b]) for a, b in zip(stored, merged, strict=True)]
+    order = np.lexsort((out[1], out[0]))
+    return [col[order] for col in out]
 
 
 _BAR_COLUMNS = ["symbol", "start_ts", "open", "high", "low", "close", "volume", "trades", "vwap"]
