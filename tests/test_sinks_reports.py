@@ -412,11 +412,17 @@ async def test_bars_from_buckets_split_over_parts_not_yet_merged(ch_dsn: str) ->
         assert len(got.rows) > 3
 
 
+@pytest.mark.parametrize("grid", ["account ids as they are", "dense account index"])
 async def test_performance_reads_the_daily_aggregate_as_columns_equal_to_the_grouped_rows(
     ch_dsn: str,  # noqa: F811
+    grid: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """ClickHouse answers `performance` from the `fills_daily` rows as stored (read as int64
-    columns, summed in numpy); the same equity as the database's GROUP BY of those rows."""
+    """ClickHouse answers `performance` from the `fills_daily` rows as stored (read as narrow
+    integer columns, summed in numpy: on a grid of the account ids as they are, or, for large
+    ids, of their dense index); the same equity as the database's GROUP BY of those rows."""
+    if grid == "dense account index":
+        monkeypatch.setattr(reports, "_GRID_CELLS", 0)  # as if the account ids were large
     await load(ch_dsn)
     db = ClickHouseBackend(ch_dsn)
     await db.connect()

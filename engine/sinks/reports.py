@@ -351,37 +351,98 @@ async def _equity_from_daily(
 ) -> tuple[list[int], Any] | None:
     """`_equity` from the ClickHouse `fills_daily` rows as they are stored (parts not yet
     merged hold several rows per key: they add up in numpy, no GROUP BY in the database), read
-    as int64 columns. Only when every figure provably fits in int64 (a bound from the all-time
-    sums in `fills_total`, ~32k rows) and the rows' symbols all have closes; else None (the
-    caller takes the exact path)."""
+    as narrow integer columns. Only when every figure provably fits in int64 (a bound from the
+    all-time sums in `fills_total`, ~32k rows) and the rows' symbols all have closes; else None
+    (the caller takes the exact path).
+
+    ~1M rows on 10M fills: the read is the cost, so each column is as narrow as the bounds
+    allow (account and day UInt16 / UInt32, the symbol's index UInt8, the position change
+    Int32 when every quantity sum fits; the cash change Int64)."""
     if not _aggregated(db, upto, DAY_NS):
         return None
     names = sorted({s for s, _ in closes})
     marks = _marks(names, closes, days)
     top = max((abs(m) for row in marks for m in row), default=0)
     everything = Filter(account=upto.account, symbol=upto.symbol).where()
-    ((qty, notional),) = await db.query(
-        "SELECT sum(toInt128(buy_qty) + sell_qty), sum(buy_notional + sell_notional)"
-        f" FROM fills_total WHERE {everything}"
+    ((qty, notional, max_account),) = await db.query(
+        "SELECT sum(toInt128(buy_qty) + sell_qty), sum(buy_notional + sell_notional),"
+        f" max(account) FROM fills_total WHERE {everything}"
     )
-    if int(notional) + int(qty) * top >= 2**61:
+    qty, notional, max_account = int(qty), int(notional), int(max_account)
+    if notional + qty * top >= 2**61:
         return None
+    d0, span = days[0], days[-1] - days[0] + 1  # calendar days: a trading day's offset
+    n_sym = len(names)
+    n_cells = n_sym * span  # (symbol, calendar day) cells of one account
     listed = "[" + ", ".join(_string(s) for s in names) + "]"
-    ix = "[" + ", ".join(str(i) for i in range(1, len(names) + 1)) + "]"
-    acct, sym, day, dpos, dcash = await db.columns(  # transform: ~10x faster than indexOf here
-        f"SELECT account, CAST(transform(symbol, {listed}, {ix}, 0) AS UInt32), day,"
-        " buy_qty - sell_qty,"
-        " toInt64(sell_notional - buy_notional)"
-        f" FROM fills_daily WHERE {upto.where(time_col='day', unit=DAY_NS)}"
-    )
-    if not len(acct):
-        return [], []
-    if not sym.all():  # a symbol without closes: not expected, but then the exact path
-        return None
-    day_ix = np.searchsorted(np.array(days, dtype=np.int64), day.astype(np.int64))
-    return _equity_arrays(
-        acct, sym.astype(np.intp) - 1, day_ix, dpos, dcash, marks, len(days), np.int64
-    )
+    where = upto.where(time_col="day", unit=DAY_NS)
+    dpos = "toInt32(buy_qty - sell_qty)" if qty < 2**31 else "buy_qty - sell_qty"
+    dcash = "toInt64(sell_notional) - toInt64(buy_notional)"
+    # sums as float64 are exact while every partial sum is below 2^53 (bincount: several
+    # times faster than ufunc.at); else int64 ufunc.at
+    floats = notional < 2**53 and qty < 2**53
+    size = (max_account + 1) * n_cells
+    if size <= _GRID_CELLS:
+        # account ids as they are: ClickHouse computes each row's cell of the (account,
+        # symbol, day) grid (a symbol without closes lands beyond it: the exact path then)
+        bases = "[" + ", ".join(str(i * span) for i in range(n_sym)) + "]"
+        cell, dpos_, dcash_ = await db.columns(
+            f"SELECT toUInt32(toUInt32(account) * {n_cells}"
+            f" + CAST(transform(symbol, {listed}, {bases}, {size}) AS UInt32)"
+            f" + (day - {d0})), {dpos}, {dcash} FROM fills_daily WHERE {where}"
+        )
+        if not len(cell):
+            return [], []
+        if int(cell.max()) >= size:
+            return None
+        grid = (max_account + 1, n_sym, span)
+        present = np.bincount(cell, minlength=size).reshape(grid[0], -1).any(axis=1)
+        accounts = np.flatnonzero(present)
+        pos = _sum_at(cell, dpos_, size, floats).reshape(grid)[present]
+        cash = _sum_at(cell, dcash_, size, floats).reshape(grid)[present].sum(axis=1)
+    else:  # sparse or large account ids: their dense index in numpy
+        ix = "[" + ", ".join(str(i) for i in range(1, n_sym + 1)) + "]"
+        acct, sym, day, dpos_, dcash_ = await db.columns(
+            f"SELECT {_uint('account', max_account)},"
+            f" CAST(transform(symbol, {listed}, {ix}, 0) AS {_uint_type(n_sym)}),"
+            f" {_uint('day', days[-1])}, {dpos}, {dcash} FROM fills_daily WHERE {where}"
+        )
+        if not len(acct):
+            return [], []
+        if not sym.all():  # a symbol without closes: not expected, but then the exact path
+            return None
+        # fills on a day imply a close that day: 0 <= offset < span
+        offset = day.astype(np.int64) - d0
+        accounts, a = _dense_index(acct)
+        cells = a * n_cells + (sym.astype(np.int64) - 1) * span + offset
+        pos = _sum_at(cells, dpos_, len(accounts) * n_cells, floats).reshape(-1, n_sym, span)
+        cash = _sum_at(a * span + offset, dcash_, len(accounts) * span, floats).reshape(-1, span)
+    at = np.array(days, dtype=np.int64) - d0  # the trading days' columns
+    value = (np.cumsum(pos, axis=2)[:, :, at] * np.array(marks, dtype=np.int64)[None]).sum(axis=1)
+    equity = np.cumsum(cash, axis=1)[:, at] + value
+    return [int(v) for v in accounts], equity
+
+
+# the largest (account id, symbol, day) grid `_equity_from_daily` sums in (float64: 64 MB)
+_GRID_CELLS = 2**23
+
+
+def _uint_type(top: int) -> str:
+    return next(f"UInt{b}" for b in (8, 16, 32, 64) if top < 2**b)
+
+
+def _uint(col: str, top: int) -> str:
+    """`col` (unsigned) as the narrowest unsigned type holding `top`."""
+    return f"to{_uint_type(top)}({col})"
+
+
+def _sum_at(index: Any, values: Any, size: int, exact_floats: bool) -> Any:
+    """int64 sums of `values` by `index` (0 <= index < size)."""
+    if exact_floats:
+        return np.bincount(index, weights=values, minlength=size).astype(np.int64)
+    out = np.zeros(size, dtype=np.int64)
+    np.add.at(out, index, values.astype(np.int64))
+    return out
 
 
 def _equity(
@@ -480,8 +541,16 @@ def _summaries(accounts: list[int], pnl: Any, capital: int, periods: int) -> lis
     peak = np.maximum.accumulate(np.maximum(value, capital), axis=1)
     drawdown = ((peak - value) / peak).max(axis=1).tolist()  # peak >= capital > 0
     totals = pnl.sum(axis=1).tolist()
-    exact = pnl.astype(object)  # (n p - total)^2 outgrows int64: Python ints
-    var_nums = ((n * exact - np.array(totals, dtype=object)[:, None]) ** 2).sum(axis=1).tolist()
+    # sum((n p - total)^2) = n (n sum(p^2) - total^2): in int64 when n^3 max|p|^2 proves it
+    # fits, else Python ints
+    top = int(np.abs(pnl).max())
+    if n**3 * top * top < 2**62:
+        total = pnl.sum(axis=1)
+        var_nums = (n * (n * (pnl * pnl).sum(axis=1) - total * total)).tolist()
+    else:
+        exact = pnl.astype(object)
+        var_nums = ((n * exact - np.array(totals, dtype=object)[:, None]) ** 2).sum(axis=1)
+        var_nums = var_nums.tolist()
     wins = (pnl > 0).sum(axis=1).tolist()
     decided = (pnl != 0).sum(axis=1).tolist()
     out = []
