@@ -378,6 +378,16 @@ async def test_bars_on_whole_intervals_equal_the_raw_trades(db_dsn: str) -> None
         assert len(got.rows) > 3
 
 
+async def test_reports_that_select_nothing_are_empty(db_dsn: str) -> None:  # noqa: F811
+    """A filter no row matches gives an empty report (ClickHouse sends no block at all then)."""
+    await load(db_dsn)
+    nobody, before = Filter(account=10**6), Filter(symbol="AAA", to_ns=60 * 10**9)
+    assert (await report(db_dsn, reports.pnl, nobody)).rows == []
+    assert (await report(db_dsn, reports.performance, nobody)).rows == []
+    for interval in ("1m", "1h", "1d"):
+        assert (await report(db_dsn, reports.bars, before, interval=interval)).rows == []
+
+
 async def test_bars_from_buckets_split_over_parts_not_yet_merged(ch_dsn: str) -> None:  # noqa: F811
     """Sinks restarted every ninth of the stream (each re-delivered everything from the start)
     leave hours (and maybe minutes) split over several parts of `trades_1h` / `trades_1m` (one

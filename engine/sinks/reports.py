@@ -197,9 +197,11 @@ async def pnl(
         # price, not expected: its name is looked up then)
         listed = "[" + ", ".join(_string(x) for x in names) + "]"
         ix = "[" + ", ".join(str(i) for i in range(1, len(names) + 1)) + "]"
-        acct, sym, *cols = await db.columns(
+        acct, sym, *cols = await _columns(
+            db,
+            9,
             f"SELECT account, CAST(transform(symbol, {listed}, {ix}, 0) AS UInt32) AS s, {sums}"
-            f" FROM {table} WHERE {where} GROUP BY account, symbol ORDER BY account, symbol"
+            f" FROM {table} WHERE {where} GROUP BY account, symbol ORDER BY account, symbol",
         )
         symbols: Any = np.array(["", *names], dtype=object)[sym]
         price = ints(np.array([0, *(last[s] for s in names)], dtype=object)[sym])
@@ -386,10 +388,12 @@ async def _equity_from_daily(
         # account ids as they are: ClickHouse computes each row's cell of the (account,
         # symbol, day) grid (a symbol without closes lands beyond it: the exact path then)
         bases = "[" + ", ".join(str(i * span) for i in range(n_sym)) + "]"
-        cell, dpos_, dcash_ = await db.columns(
+        cell, dpos_, dcash_ = await _columns(
+            db,
+            3,
             f"SELECT toUInt32(toUInt32(account) * {n_cells}"
             f" + CAST(transform(symbol, {listed}, {bases}, {size}) AS UInt32)"
-            f" + (day - {d0})), {dpos}, {dcash} FROM fills_daily WHERE {where}"
+            f" + (day - {d0})), {dpos}, {dcash} FROM fills_daily WHERE {where}",
         )
         if not len(cell):
             return [], []
@@ -402,10 +406,12 @@ async def _equity_from_daily(
         cash = _sum_at(cell, dcash_, size, floats).reshape(grid)[present].sum(axis=1)
     else:  # sparse or large account ids: their dense index in numpy
         ix = "[" + ", ".join(str(i) for i in range(1, n_sym + 1)) + "]"
-        acct, sym, day, dpos_, dcash_ = await db.columns(
+        acct, sym, day, dpos_, dcash_ = await _columns(
+            db,
+            5,
             f"SELECT {_uint('account', max_account)},"
             f" CAST(transform(symbol, {listed}, {ix}, 0) AS {_uint_type(n_sym)}),"
-            f" {_uint('day', days[-1])}, {dpos}, {dcash} FROM fills_daily WHERE {where}"
+            f" {_uint('day', days[-1])}, {dpos}, {dcash} FROM fills_daily WHERE {where}",
         )
         if not len(acct):
             return [], []
@@ -504,6 +510,12 @@ def _dense_index(ids: Any) -> tuple[Any, Any]:
     present = np.zeros(top + 1, dtype=bool)
     present[ids] = True
     return np.flatnonzero(present).astype(ids.dtype), (np.cumsum(present) - 1)[ids]
+
+
+async def _columns(db: Backend, n: int, sql: str) -> list[Any]:
+    """`db.columns(sql)`, or `n` empty columns when the result has no rows (ClickHouse then
+    sends no block at all)."""
+    return await db.columns(sql) or [np.zeros(0, np.int64) for _ in range(n)]
 
 
 def _string(s: str) -> str:
@@ -677,10 +689,12 @@ async def _bars_aggregated(db: Backend, f: Filter, step: int, table: str, interv
     if step == _BAR_STEPS[table]:
         sym, start, o, hi, lo, c, v, k, nv = await _stored_bars(db, table, where, sym_ix)
     else:
-        sym, start, o, hi, lo, c, v, k, nv = await db.columns(
+        sym, start, o, hi, lo, c, v, k, nv = await _columns(
+            db,
+            9,
             f"SELECT {sym_ix} AS s, bucket - bucket % {step} AS b, argMinMerge(open), max(high),"
             " min(low), argMaxMerge(close), sum(volume), sum(trades), sum(notional)"
-            f" FROM {table} WHERE {where} GROUP BY symbol, b ORDER BY symbol, b"
+            f" FROM {table} WHERE {where} GROUP BY symbol, b ORDER BY symbol, b",
         )
     # vwap: float64 division is the correctly rounded quotient when both are below 2^53
     small = all(x.dtype != object and (not len(x) or int(np.abs(x).max()) < 2**53) for x in (nv, v))
@@ -699,9 +713,11 @@ async def _stored_bars(db: Backend, table: str, where: str, sym_ix: str) -> list
     ClickHouse) and replace their rows. The same figures as the GROUP BY of every bucket."""
     cols = "argMinMerge(open), max(high), min(low), argMaxMerge(close), sum(volume), sum(trades),"
     cols += " sum(notional)"
-    stored = await db.columns(
+    stored = await _columns(
+        db,
+        9,
         f"SELECT {sym_ix}, bucket, finalizeAggregation(open), high, low,"
-        f" finalizeAggregation(close), volume, trades, notional FROM {table} WHERE {where}"
+        f" finalizeAggregation(close), volume, trades, notional FROM {table} WHERE {where}",
     )
     sym, bucket = stored[0], stored[1]
     order = np.lexsort((bucket, sym))
@@ -712,14 +728,18 @@ async def _stored_bars(db: Backend, table: str, where: str, sym_ix: str) -> list
         return stored
     again = np.unique(bucket[1:][split])
     if len(again) > 10_000:  # many parts not merged: the GROUP BY of everything
-        return await db.columns(
+        return await _columns(
+            db,
+            9,
             f"SELECT {sym_ix} AS s, bucket, {cols} FROM {table} WHERE {where}"
-            " GROUP BY symbol, bucket ORDER BY symbol, bucket"
+            " GROUP BY symbol, bucket ORDER BY symbol, bucket",
         )
     listed = ", ".join(str(int(b)) for b in again)
-    merged = await db.columns(
+    merged = await _columns(
+        db,
+        9,
         f"SELECT {sym_ix} AS s, bucket, {cols} FROM {table} WHERE {where}"
-        f" AND bucket IN ({listed}) GROUP BY symbol, bucket"
+        f" AND bucket IN ({listed}) GROUP BY symbol, bucket",
     )
     keep = ~np.isin(bucket, again)  # every symbol's rows of those buckets are in `merged`
     out = [np.concatenate([a[keep], b]) for a, b in zip(stored, merged, strict=True)]
