@@ -21,7 +21,9 @@ What is measured (printed next to the figures):
   rows the sink's converter would write for them) generated directly as rows (16 symbols, 2000
   accounts, 30 days), inserted a symbol at a time in Native blocks (the
   materialized views fill the pre-aggregated tables as in production), then each report timed
-  (best of 3). No OPTIMIZE: the reports run on the parts as inserted.
+  (best of 3). No OPTIMIZE: the reports run on the parts as inserted. Reports returned as
+  columns (`pnl`, `bars`) build their Python rows on first use: that is timed apart ("as
+  Python rows +N ms", `rows_seconds`), what a caller wanting lists (the CLI's output) adds.
 """
 
 from __future__ import annotations
