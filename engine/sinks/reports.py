@@ -400,6 +400,7 @@ async def _equity_from_daily(
         if int(cell.max()) >= size:
             return None
         grid = (max_account + 1, n_sym, span)
+        cell = cell.astype(np.intp)  # bincount's index type: converted once, not per call
         present = np.bincount(cell, minlength=size).reshape(grid[0], -1).any(axis=1)
         accounts = np.flatnonzero(present)
         pos = _sum_at(cell, dpos_, size, floats).reshape(grid)[present]
