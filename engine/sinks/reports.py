@@ -48,11 +48,49 @@ _BAR_STEPS = {t: step for step, t in _BAR_TABLES.items()}
 _SYMBOL = re.compile(r"^[A-Za-z0-9._:/-]{1,64}$")
 
 
-@dataclass(frozen=True)
 class Report:
-    title: str
-    columns: list[str]
-    rows: list[list[Any]]
+    """A report: a title, column names and the rows — given as rows, or as columns (`data`:
+    one numpy array or list per column) whose rows are built on first use. Large reports
+    (`pnl`, `bars`: tens of thousands of rows) come as columns: a caller that reads them as
+    arrays (`column`) never pays for one Python list per row; `rows` is the same values as
+    lists either way (numpy's `tolist()` of one object array: Python ints and floats)."""
+
+    __slots__ = ("_data", "_rows", "columns", "title")
+
+    def __init__(
+        self,
+        title: str,
+        columns: list[str],
+        rows: list[list[Any]] | None = None,
+        *,
+        data: list[Any] | None = None,
+    ) -> None:
+        if (rows is None) == (data is None):
+            raise ValueError("a report has rows or columns (data), one of them")
+        if data is not None and len(data) != len(columns):
+            raise ValueError("one data column per column name")
+        self.title, self.columns = title, columns
+        self._rows, self._data = rows, data
+
+    @property
+    def rows(self) -> list[list[Any]]:
+        if self._rows is None:
+            data = self._data or []
+            table = np.empty((len(data[0]) if data else 0, len(data)), dtype=object)
+            for i, col in enumerate(data):
+                table[:, i] = col
+            self._rows = table.tolist()
+        return self._rows
+
+    def column(self, name: str) -> Any:
+        """One column's values (a numpy array when the report was built from columns)."""
+        i = self.columns.index(name)
+        if self._data is not None:
+            return self._data[i]
+        return [row[i] for row in self.rows]
+
+    def __len__(self) -> int:
+        return len(self._data[0]) if self._data else len(self.rows)
 
 
 @dataclass(frozen=True)
@@ -159,12 +197,15 @@ async def pnl(
         # price, not expected: its name is looked up then)
         listed = "[" + ", ".join(_string(x) for x in names) + "]"
         ix = "[" + ", ".join(str(i) for i in range(1, len(names) + 1)) + "]"
-        acct, sym, *cols = await db.columns(
+        acct, sym, *cols = await _columns(
+            db,
+            9,
             f"SELECT account, CAST(transform(symbol, {listed}, {ix}, 0) AS UInt32) AS s, {sums}"
-            f" FROM {table} WHERE {where} GROUP BY account, symbol ORDER BY account, symbol"
+            f" FROM {table} WHERE {where} GROUP BY account, symbol ORDER BY account, symbol",
         )
-        symbols = ["" if i == 0 else names[i - 1] for i in sym.tolist()]
-        if "" in symbols:
+        symbols: Any = np.array(["", *names], dtype=object)[sym]
+        price = ints(np.array([0, *(last[s] for s in names)], dtype=object)[sym])
+        if not sym.all():
             table = ""  # the exact rows instead
     if not table or not names:
         if table:
@@ -188,9 +229,9 @@ async def pnl(
         acct = np.array([r[0] for r in rows], dtype=object)
         symbols = [r[1] for r in rows]
         cols = [np.array([r[i] for r in rows], dtype=object) for i in range(2, 9)]
+        price = ints([last.get(s, 0) for s in symbols])
     acct = ints(acct)
     bq, sq, bn, sn, mn, tn, fills = (ints(c) for c in cols)
-    price = ints([last.get(s, 0) for s in symbols])
     (rn, rd), (un, ud) = pnl_arrays(bq, sq, bn, sn, price)
     k = len(symbols)
     bps = ints(np.full(k, 10_000, np.int64))
@@ -203,17 +244,12 @@ async def pnl(
     one = ints(np.ones(k, np.int64))
     avg_buy = np.where(bq != 0, x.quot(bn, x.where(bq != 0, bq, one)), None)
     avg_sell = np.where(sq != 0, x.quot(sn, x.where(sq != 0, sq, one)), None)
-    # one object array of the rows: numpy's tolist() builds the lists (half the time of zip)
-    table_ = np.empty((k, 13), dtype=object)
-    for i, col in enumerate(
-        (acct, symbols, fills, x.sub(bq, sq), bq, sq, avg_buy, avg_sell, price,
-         x.quot(rn, rd), x.quot(un, ud), x.quot(fees, bps), x.quot(net_num, net_den))
-    ):  # fmt: skip
-        table_[:, i] = col
-    out = table_.tolist()
+    data = [acct, symbols, fills, x.sub(bq, sq), bq, sq, avg_buy, avg_sell, price,
+            x.quot(rn, rd), x.quot(un, ud), x.quot(fees, bps),
+            x.quot(net_num, net_den)]  # fmt: skip
     cols_ = ["account", "symbol", "fills", "position", "bought", "sold", "avg_buy", "avg_sell",
              "last_price", "realized", "unrealized", "fees", "net"]  # fmt: skip
-    return Report("P&L by account and symbol", cols_, out)
+    return Report("P&L by account and symbol", cols_, data=data)
 
 
 async def _last_prices(db: Backend, f: Filter) -> dict[str, int]:
@@ -317,37 +353,103 @@ async def _equity_from_daily(
 ) -> tuple[list[int], Any] | None:
     """`_equity` from the ClickHouse `fills_daily` rows as they are stored (parts not yet
     merged hold several rows per key: they add up in numpy, no GROUP BY in the database), read
-    as int64 columns. Only when every figure provably fits in int64 (a bound from the all-time
-    sums in `fills_total`, ~32k rows) and the rows' symbols all have closes; else None (the
-    caller takes the exact path)."""
+    as narrow integer columns. Only when every figure provably fits in int64 (a bound from the
+    all-time sums in `fills_total`, ~32k rows) and the rows' symbols all have closes; else None
+    (the caller takes the exact path).
+
+    ~1M rows on 10M fills: the read is the cost, so each column is as narrow as the bounds
+    allow (account and day UInt16 / UInt32, the symbol's index UInt8, the position change
+    Int32 when every quantity sum fits; the cash change Int64)."""
     if not _aggregated(db, upto, DAY_NS):
         return None
     names = sorted({s for s, _ in closes})
     marks = _marks(names, closes, days)
     top = max((abs(m) for row in marks for m in row), default=0)
     everything = Filter(account=upto.account, symbol=upto.symbol).where()
-    ((qty, notional),) = await db.query(
-        "SELECT sum(toInt128(buy_qty) + sell_qty), sum(buy_notional + sell_notional)"
-        f" FROM fills_total WHERE {everything}"
+    ((qty, notional, max_account),) = await db.query(
+        "SELECT sum(toInt128(buy_qty) + sell_qty), sum(buy_notional + sell_notional),"
+        f" max(account) FROM fills_total WHERE {everything}"
     )
-    if int(notional) + int(qty) * top >= 2**61:
+    qty, notional, max_account = int(qty), int(notional), int(max_account)
+    if notional + qty * top >= 2**61:
         return None
+    d0, span = days[0], days[-1] - days[0] + 1  # calendar days: a trading day's offset
+    n_sym = len(names)
+    n_cells = n_sym * span  # (symbol, calendar day) cells of one account
     listed = "[" + ", ".join(_string(s) for s in names) + "]"
-    ix = "[" + ", ".join(str(i) for i in range(1, len(names) + 1)) + "]"
-    acct, sym, day, dpos, dcash = await db.columns(  # transform: ~10x faster than indexOf here
-        f"SELECT account, CAST(transform(symbol, {listed}, {ix}, 0) AS UInt32), day,"
-        " buy_qty - sell_qty,"
-        " toInt64(sell_notional - buy_notional)"
-        f" FROM fills_daily WHERE {upto.where(time_col='day', unit=DAY_NS)}"
-    )
-    if not len(acct):
-        return [], []
-    if not sym.all():  # a symbol without closes: not expected, but then the exact path
-        return None
-    day_ix = np.searchsorted(np.array(days, dtype=np.int64), day.astype(np.int64))
-    return _equity_arrays(
-        acct, sym.astype(np.intp) - 1, day_ix, dpos, dcash, marks, len(days), np.int64
-    )
+    where = upto.where(time_col="day", unit=DAY_NS)
+    dpos = "toInt32(buy_qty - sell_qty)" if qty < 2**31 else "buy_qty - sell_qty"
+    dcash = "toInt64(sell_notional) - toInt64(buy_notional)"
+    # sums as float64 are exact while every partial sum is below 2^53 (bincount: several
+    # times faster than ufunc.at); else int64 ufunc.at
+    floats = notional < 2**53 and qty < 2**53
+    size = (max_account + 1) * n_cells
+    if size <= _GRID_CELLS:
+        # account ids as they are: ClickHouse computes each row's cell of the (account,
+        # symbol, day) grid (a symbol without closes lands beyond it: the exact path then)
+        bases = "[" + ", ".join(str(i * span) for i in range(n_sym)) + "]"
+        cell, dpos_, dcash_ = await _columns(
+            db,
+            3,
+            f"SELECT toUInt32(toUInt32(account) * {n_cells}"
+            f" + CAST(transform(symbol, {listed}, {bases}, {size}) AS UInt32)"
+            f" + (day - {d0})), {dpos}, {dcash} FROM fills_daily WHERE {where}",
+        )
+        if not len(cell):
+            return [], []
+        if int(cell.max()) >= size:
+            return None
+        grid = (max_account + 1, n_sym, span)
+        cell = cell.astype(np.intp)  # bincount's index type: converted once, not per call
+        present = np.bincount(cell, minlength=size).reshape(grid[0], -1).any(axis=1)
+        accounts = np.flatnonzero(present)
+        pos = _sum_at(cell, dpos_, size, floats).reshape(grid)[present]
+        cash = _sum_at(cell, dcash_, size, floats).reshape(grid)[present].sum(axis=1)
+    else:  # sparse or large account ids: their dense index in numpy
+        ix = "[" + ", ".join(str(i) for i in range(1, n_sym + 1)) + "]"
+        acct, sym, day, dpos_, dcash_ = await _columns(
+            db,
+            5,
+            f"SELECT {_uint('account', max_account)},"
+            f" CAST(transform(symbol, {listed}, {ix}, 0) AS {_uint_type(n_sym)}),"
+            f" {_uint('day', days[-1])}, {dpos}, {dcash} FROM fills_daily WHERE {where}",
+        )
+        if not len(acct):
+            return [], []
+        if not sym.all():  # a symbol without closes: not expected, but then the exact path
+            return None
+        # fills on a day imply a close that day: 0 <= offset < span
+        offset = day.astype(np.int64) - d0
+        accounts, a = _dense_index(acct)
+        cells = a * n_cells + (sym.astype(np.int64) - 1) * span + offset
+        pos = _sum_at(cells, dpos_, len(accounts) * n_cells, floats).reshape(-1, n_sym, span)
+        cash = _sum_at(a * span + offset, dcash_, len(accounts) * span, floats).reshape(-1, span)
+    at = np.array(days, dtype=np.int64) - d0  # the trading days' columns
+    value = (np.cumsum(pos, axis=2)[:, :, at] * np.array(marks, dtype=np.int64)[None]).sum(axis=1)
+    equity = np.cumsum(cash, axis=1)[:, at] + value
+    return [int(v) for v in accounts], equity
+
+
+# the largest (account id, symbol, day) grid `_equity_from_daily` sums in (float64: 64 MB)
+_GRID_CELLS = 2**23
+
+
+def _uint_type(top: int) -> str:
+    return next(f"UInt{b}" for b in (8, 16, 32, 64) if top < 2**b)
+
+
+def _uint(col: str, top: int) -> str:
+    """`col` (unsigned) as the narrowest unsigned type holding `top`."""
+    return f"to{_uint_type(top)}({col})"
+
+
+def _sum_at(index: Any, values: Any, size: int, exact_floats: bool) -> Any:
+    """int64 sums of `values` by `index` (0 <= index < size)."""
+    if exact_floats:
+        return np.bincount(index, weights=values, minlength=size).astype(np.int64)
+    out = np.zeros(size, dtype=np.int64)
+    np.add.at(out, index, values.astype(np.int64))
+    return out
 
 
 def _equity(
@@ -411,6 +513,12 @@ def _dense_index(ids: Any) -> tuple[Any, Any]:
     return np.flatnonzero(present).astype(ids.dtype), (np.cumsum(present) - 1)[ids]
 
 
+async def _columns(db: Backend, n: int, sql: str) -> list[Any]:
+    """`db.columns(sql)`, or `n` empty columns when the result has no rows (ClickHouse then
+    sends no block at all)."""
+    return await db.columns(sql) or [np.zeros(0, np.int64) for _ in range(n)]
+
+
 def _string(s: str) -> str:
     return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
@@ -446,8 +554,16 @@ def _summaries(accounts: list[int], pnl: Any, capital: int, periods: int) -> lis
     peak = np.maximum.accumulate(np.maximum(value, capital), axis=1)
     drawdown = ((peak - value) / peak).max(axis=1).tolist()  # peak >= capital > 0
     totals = pnl.sum(axis=1).tolist()
-    exact = pnl.astype(object)  # (n p - total)^2 outgrows int64: Python ints
-    var_nums = ((n * exact - np.array(totals, dtype=object)[:, None]) ** 2).sum(axis=1).tolist()
+    # sum((n p - total)^2) = n (n sum(p^2) - total^2): in int64 when n^3 max|p|^2 proves it
+    # fits, else Python ints
+    top = int(np.abs(pnl).max())
+    if n**3 * top * top < 2**62:
+        total = pnl.sum(axis=1)
+        var_nums = (n * (n * (pnl * pnl).sum(axis=1) - total * total)).tolist()
+    else:
+        exact = pnl.astype(object)
+        var_nums = ((n * exact - np.array(totals, dtype=object)[:, None]) ** 2).sum(axis=1)
+        var_nums = var_nums.tolist()
     wins = (pnl > 0).sum(axis=1).tolist()
     decided = (pnl != 0).sum(axis=1).tolist()
     out = []
@@ -555,7 +671,11 @@ async def bars(db: Backend, f: Filter = Filter(), *, interval: str = "1m") -> Re
 async def _bars_aggregated(db: Backend, f: Filter, step: int, table: str, interval: str) -> Report:
     """Bars from a pre-aggregated table (ClickHouse), read as integer columns (symbols as their
     index in the sorted list of the table's symbols): tens of thousands of bars without a
-    Python object per value until the report's rows."""
+    Python object per value until the report's rows.
+
+    On the table's own buckets the rows are read as stored (`_stored_bars`): merging every
+    bucket's open/close states in a GROUP BY costs ClickHouse several times the read; only the
+    few buckets split over parts not yet merged go through it."""
     where = f.where(None, time_col="bucket")
     if f.symbol is not None:
         names = [f.symbol]
@@ -566,24 +686,66 @@ async def _bars_aggregated(db: Backend, f: Filter, step: int, table: str, interv
         return Report(f"OHLCV {interval} bars", _BAR_COLUMNS, [])
     listed = "[" + ", ".join(_string(s) for s in names) + "]"
     ix = "[" + ", ".join(str(i) for i in range(len(names))) + "]"  # every symbol is listed
-    # the table's own buckets: GROUP BY its sort key, aggregated in order
-    b = "bucket" if step == _BAR_STEPS[table] else f"bucket - bucket % {step}"
-    in_order = " SETTINGS optimize_aggregation_in_order = 1" if b == "bucket" else ""
-    sym, start, o, hi, lo, c, v, k, nv = await db.columns(
-        f"SELECT CAST(transform(symbol, {listed}, {ix}, 0) AS UInt32) AS s,"
-        f" {b} AS b, argMinMerge(open), max(high), min(low),"
-        f" argMaxMerge(close), sum(volume), sum(trades), sum(notional) FROM {table}"
-        f" WHERE {where} GROUP BY symbol, b ORDER BY symbol, b{in_order}"
-    )
+    sym_ix = f"CAST(transform(symbol, {listed}, {ix}, 0) AS UInt32)"
+    if step == _BAR_STEPS[table]:
+        sym, start, o, hi, lo, c, v, k, nv = await _stored_bars(db, table, where, sym_ix)
+    else:
+        sym, start, o, hi, lo, c, v, k, nv = await _columns(
+            db,
+            9,
+            f"SELECT {sym_ix} AS s, bucket - bucket % {step} AS b, argMinMerge(open), max(high),"
+            " min(low), argMaxMerge(close), sum(volume), sum(trades), sum(notional)"
+            f" FROM {table} WHERE {where} GROUP BY symbol, b ORDER BY symbol, b",
+        )
     # vwap: float64 division is the correctly rounded quotient when both are below 2^53
     small = all(x.dtype != object and (not len(x) or int(np.abs(x).max()) < 2**53) for x in (nv, v))
     vwap = (
         nv / v if small else np.array([a / b for a, b in zip(nv.tolist(), v.tolist(), strict=True)])
     )
-    rows = np.empty((len(sym), 9), dtype=object)  # numpy's tolist() builds the row lists
-    for i, col in enumerate((np.array(names, dtype=object)[sym], start, o, hi, lo, c, v, k, vwap)):
-        rows[:, i] = col
-    return Report(f"OHLCV {interval} bars", _BAR_COLUMNS, rows.tolist())
+    data = [np.array(names, dtype=object)[sym], start, o, hi, lo, c, v, k, vwap]
+    return Report(f"OHLCV {interval} bars", _BAR_COLUMNS, data=data)
+
+
+async def _stored_bars(db: Backend, table: str, where: str, sym_ix: str) -> list[Any]:
+    """The bars of `table`'s own buckets: its rows as stored, each row's open/close state
+    finalized on its own (no merge), sorted by (symbol, bucket) in numpy. A bucket still split
+    over several parts (inserted by several flushes, not merged yet) has several rows: those
+    buckets — a few at each flush boundary — are read again grouped (the states merged by
+    ClickHouse) and replace their rows. The same figures as the GROUP BY of every bucket."""
+    cols = "argMinMerge(open), max(high), min(low), argMaxMerge(close), sum(volume), sum(trades),"
+    cols += " sum(notional)"
+    stored = await _columns(
+        db,
+        9,
+        f"SELECT {sym_ix}, bucket, finalizeAggregation(open), high, low,"
+        f" finalizeAggregation(close), volume, trades, notional FROM {table} WHERE {where}",
+    )
+    sym, bucket = stored[0], stored[1]
+    order = np.lexsort((bucket, sym))
+    stored = [col[order] for col in stored]
+    sym, bucket = stored[0], stored[1]
+    split = (sym[1:] == sym[:-1]) & (bucket[1:] == bucket[:-1])
+    if not split.any():
+        return stored
+    again = np.unique(bucket[1:][split])
+    if len(again) > 10_000:  # many parts not merged: the GROUP BY of everything
+        return await _columns(
+            db,
+            9,
+            f"SELECT {sym_ix} AS s, bucket, {cols} FROM {table} WHERE {where}"
+            " GROUP BY symbol, bucket ORDER BY symbol, bucket",
+        )
+    listed = ", ".join(str(int(b)) for b in again)
+    merged = await _columns(
+        db,
+        9,
+        f"SELECT {sym_ix} AS s, bucket, {cols} FROM {table} WHERE {where}"
+        f" AND bucket IN ({listed}) GROUP BY symbol, bucket",
+    )
+    keep = ~np.isin(bucket, again)  # every symbol's rows of those buckets are in `merged`
+    out = [np.concatenate([a[keep], b]) for a, b in zip(stored, merged, strict=True)]
+    order = np.lexsort((out[1], out[0]))
+    return [col[order] for col in out]
 
 
 _BAR_COLUMNS = ["symbol", "start_ts", "open", "high", "low", "close", "volume", "trades", "vwap"]
