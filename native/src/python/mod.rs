@@ -18,6 +18,7 @@ use pyo3::types::PyBytes;
 use crate::book::Book;
 use crate::synth::{synthetic_flow, Mix, SynthConfig};
 use crate::types::{BookConfig, BookReject, OrderBook, OrderView, Side, COMMAND_SIZE, EVENT_SIZE};
+use risk::PyRiskEngine;
 
 /// The fast order book of one symbol.
 #[pyclass(name = "Book", module = "engine._native")]
@@ -167,12 +168,17 @@ impl PyBook {
     }
 
     /// Apply command records (a multiple of COMMAND_SIZE bytes); return all event records.
-    /// Matching runs with the GIL released; meanwhile another thread's call on this same book
-    /// fails with "Already borrowed" (one book has one owner: its actor).
+    /// With `risk`, every event is also fed to that `RiskEngine` as symbol id `symbol` as soon
+    /// as the book produces it (the same as `risk.on_events(symbol, events)` afterwards, in one
+    /// pass). Matching runs with the GIL released; meanwhile another thread's call on this same
+    /// book (or engine) fails with "Already borrowed" (one book has one owner: its actor).
+    #[pyo3(signature = (cmds, risk = None, symbol = 0))]
     fn apply<'py>(
         &mut self,
         py: Python<'py>,
         cmds: &Bound<'py, PyAny>,
+        risk: Option<PyRefMut<'py, PyRiskEngine>>,
+        symbol: u32,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let PyBook { book, out, scratch } = self;
         let input = input_bytes(cmds, scratch)?;
@@ -183,7 +189,16 @@ impl PyBook {
             )));
         }
         out.clear();
-        py.allow_threads(|| book.apply_batch(input, out));
+        match risk {
+            Some(mut r) => {
+                let mut feed = r
+                    .engine
+                    .feed(symbol)
+                    .map_err(|e| PyValueError::new_err(e.to_string()))?;
+                py.allow_threads(|| book.apply_batch_with(input, out, |e| feed.event(e)))
+            }
+            None => py.allow_threads(|| book.apply_batch(input, out)),
+        };
         Ok(PyBytes::new(py, out))
     }
 

@@ -65,7 +65,14 @@ pub(crate) const NO_HANDLE: u32 = u32::MAX;
 impl Pending {
     /// An amend that reserved nothing (kept only as a lookup hint): never in a snapshot.
     pub fn is_empty_amend(&self) -> bool {
-        matches!(self, Pending::Amend { qty: 0, notional: 0, .. })
+        matches!(
+            self,
+            Pending::Amend {
+                qty: 0,
+                notional: 0,
+                ..
+            }
+        )
     }
 }
 
