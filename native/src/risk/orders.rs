@@ -261,6 +261,7 @@ impl PendingSet {
         }
     }
 
+    #[inline]
     pub fn get(&self, seq: u64) -> Option<&Pending> {
         match self.table.get(Self::index(seq)) {
             Some(Some((s, p))) if *s == seq => Some(p),

@@ -268,24 +268,22 @@ impl RiskEngine {
         if let Some(acct) = self.accounts.get_mut(a as usize) {
             acct.commit_token(cmd.ts, level);
         }
-        let reservation = Pending::Amend {
-            handle,
-            acct: a,
-            holding: o.holding,
-            side: d.side,
-            qty: d.qty,
-            notional: d.notional,
-        };
         if d.qty > 0 || d.notional > 0 {
-            // Reserve what the amend may add until the book answers.
+            // Reserve what the amend may add until the book answers (an amend that adds
+            // nothing needs no reservation). The entry carries the target's handle, which
+            // spares the answer a lookup by order id.
             self.usage(a, o.holding, d.side, d.qty, d.notional, 0);
+            let reservation = Pending::Amend {
+                handle,
+                acct: a,
+                holding: o.holding,
+                side: d.side,
+                qty: d.qty,
+                notional: d.notional,
+            };
             if let Some(previous) = self.orders.pending.insert(cmd.seq, reservation) {
                 self.release(previous);
             }
-        } else if self.orders.pending.get(cmd.seq).is_none() {
-            // An amend that adds nothing reserves nothing; its entry only carries the
-            // target's handle for the book's answer (and never displaces another entry).
-            self.orders.pending.insert(cmd.seq, reservation);
         }
         Ok(())
     }
