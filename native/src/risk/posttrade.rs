@@ -53,13 +53,8 @@ impl RiskEngine {
         Ok(EventFeed { engine: self, si })
     }
 
-    /// `event` out of line: the book's event sink calls it from many places.
+    /// One event (not inlined: `on_events` and the book's event sink share this one copy).
     #[inline(never)]
-    fn event_fed(&mut self, si: u32, e: &Event) {
-        self.event(si, e);
-    }
-
-    #[inline(always)]
     fn event(&mut self, si: u32, e: &Event) {
         match EventKind::from_u8(e.kind) {
             Some(EventKind::Accepted) => self.accepted(si, e),
@@ -233,7 +228,7 @@ impl EventFeed<'_> {
     #[inline]
     pub fn event(&mut self, e: &Event) {
         if e.kind != EventKind::Level as u8 {
-            self.engine.event_fed(self.si, e);
+            self.engine.event(self.si, e);
         }
     }
 }
