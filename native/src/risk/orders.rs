@@ -45,12 +45,8 @@ impl LiveOrder {
 pub(crate) enum Pending {
     /// A new order (slab handle), and the trading day its client id was recorded in.
     New { handle: u32, day: u32 },
-    /// An amend's reservation of the quantity and notional it may add (each >= 0; both 0 for
-    /// an amend that adds nothing, kept only for `handle`), and the slab handle of the order it
-    /// targets when checked (`NO_HANDLE` after a restore): a hint that spares the book's answer
-    /// the lookup by order id (`Orders::hinted`).
+    /// An amend's reservation of the quantity and notional it may add (each >= 0).
     Amend {
-        handle: u32,
         acct: u32,
         holding: u32,
         side: Side,
@@ -59,33 +55,12 @@ pub(crate) enum Pending {
     },
 }
 
-/// No slab handle (an amend reservation restored from a snapshot).
-pub(crate) const NO_HANDLE: u32 = u32::MAX;
-
-impl Pending {
-    /// An amend that reserved nothing (kept only as a lookup hint): never in a snapshot.
-    pub fn is_empty_amend(&self) -> bool {
-        matches!(
-            self,
-            Pending::Amend {
-                qty: 0,
-                notional: 0,
-                ..
-            }
-        )
-    }
-}
-
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Orders {
     slots: Vec<Option<LiveOrder>>,
     free: Vec<u32>,
     by_id: FxHashMap<(u32, u64), u32>,
     by_client: FxHashMap<(u32, u32, u64), u32>,
-    /// (symbol, order id, handle) of the order last given its id (inserted with one, or
-    /// accepted): the order the book's next events most likely name (its trades as the
-    /// aggressor, its cancelled remainder). A lookup cache checked against the slab, not state.
-    last: (u32, u64, u32),
     pub pending: PendingSet,
 }
 
@@ -105,22 +80,11 @@ impl Orders {
         };
         if o.order_id != 0 {
             self.by_id.insert((o.sym, o.order_id), h);
-            self.last = (o.sym, o.order_id, h);
         }
         if o.client_id != 0 {
             self.by_client.insert((o.sym, o.acct, o.client_id), h);
         }
         h
-    }
-
-    /// `h` if it holds the live order `order_id` of `sym` (then `find_id` would return it:
-    /// live (symbol, order id) pairs are unique and all in `by_id`).
-    #[inline(always)]
-    pub fn hinted(&self, h: u32, sym: u32, order_id: u64) -> Option<u32> {
-        match self.get(h) {
-            Some(o) if o.order_id == order_id && o.sym == sym && order_id != 0 => Some(h),
-            _ => None,
-        }
     }
 
     pub fn get(&self, h: u32) -> Option<&LiveOrder> {
@@ -133,12 +97,6 @@ impl Orders {
 
     #[inline]
     pub fn find_id(&self, sym: u32, order_id: u64) -> Option<u32> {
-        let (s, id, h) = self.last;
-        if s == sym && id == order_id {
-            if let Some(h) = self.hinted(h, sym, order_id) {
-                return Some(h);
-            }
-        }
         self.by_id.get(&(sym, order_id)).copied()
     }
 
@@ -160,7 +118,6 @@ impl Orders {
         }
         if order_id != 0 {
             self.by_id.insert((sym, order_id), h);
-            self.last = (sym, order_id, h);
         }
         if client_id != 0 {
             self.by_client.insert((sym, acct, client_id), h);
@@ -261,7 +218,6 @@ impl PendingSet {
         }
     }
 
-    #[inline]
     pub fn get(&self, seq: u64) -> Option<&Pending> {
         match self.table.get(Self::index(seq)) {
             Some(Some((s, p))) if *s == seq => Some(p),
@@ -286,7 +242,6 @@ mod tests {
 
     fn amend(qty: i64) -> Pending {
         Pending::Amend {
-            handle: 0,
             acct: 0,
             holding: 0,
             side: crate::types::Side::Buy,

@@ -12,7 +12,7 @@
 //! - `Level`: ignored.
 
 use super::config::RiskError;
-use super::orders::{LiveOrder, Pending, NO_HANDLE};
+use super::orders::{LiveOrder, Pending};
 use super::RiskEngine;
 use crate::types::{Event, EventKind, OrdType, Side, EVENT_SIZE};
 
@@ -101,7 +101,6 @@ impl RiskEngine {
                 side,
                 qty,
                 notional,
-                ..
             } => {
                 self.usage(acct, holding, side, -qty, -notional, 0);
             }
@@ -194,22 +193,14 @@ impl RiskEngine {
     }
 
     fn replaced(&mut self, si: u32, e: &Event) {
-        let mut hint = NO_HANDLE;
         match self.orders.pending.remove(e.seq) {
-            Some(p @ Pending::Amend { handle, .. }) => {
-                hint = handle;
-                self.release(p);
-            }
+            Some(p @ Pending::Amend { .. }) => self.release(p),
             Some(p) => {
                 self.orders.pending.insert(e.seq, p);
             }
             None => {}
         }
-        let target = match self.orders.hinted(hint, si, e.order_id) {
-            Some(h) => Some(h),
-            None => self.orders.find_id(si, e.order_id),
-        };
-        if let Some(h) = target {
+        if let Some(h) = self.orders.find_id(si, e.order_id) {
             let old = self.orders.get(h).map_or(0, |o| o.price);
             let price = if e.price > 0 { e.price } else { old };
             self.update_order(h, price, e.leaves);

@@ -140,28 +140,20 @@ impl RiskEngine {
         // Last: a client id used today or still live, an order id still live. (Leaving these
         // to the book's 3004/3005 is not safe: an earlier command of the same batch may free the
         // id, and the book would then accept an order risk never reserved.)
-        // (One probe of today's client ids: recorded here, taken back if the order id fails.)
-        let recorded = match ai {
-            Some(a) if cmd.client_id != 0 => {
-                let live = self.orders.find_client(si, a, cmd.client_id).is_some();
-                if live || !self.client_ids.insert((a, cmd.client_id)) {
-                    return Err(RiskReject::DuplicateClientId);
-                }
-                true
+        if cmd.client_id != 0 {
+            let live = ai.is_some_and(|a| self.orders.find_client(si, a, cmd.client_id).is_some());
+            if live || ai.is_some_and(|a| self.client_ids.contains(&(a, cmd.client_id))) {
+                return Err(RiskReject::DuplicateClientId);
             }
-            _ => false,
-        };
+        }
         if cmd.order_id != 0 && self.orders.find_id(si, cmd.order_id).is_some() {
-            if let (Some(a), true) = (ai, recorded) {
-                self.client_ids.remove(&(a, cmd.client_id));
-            }
             return Err(RiskReject::OrderIdInUse);
         }
         let a = match ai {
             Some(a) => a,
             None => self.account_index(cmd.account),
         };
-        if cmd.client_id != 0 && !recorded {
+        if cmd.client_id != 0 {
             self.client_ids.insert((a, cmd.client_id));
         }
         // Passed: commit.
@@ -213,7 +205,7 @@ impl RiskEngine {
             };
             self.orders.find_client(si, a, cmd.client_id)
         };
-        let Some((handle, o)) = target.and_then(|h| self.orders.get(h).map(|o| (h, *o))) else {
+        let Some(o) = target.and_then(|h| self.orders.get(h)).copied() else {
             return self.unknown_amend_target(si, cmd);
         };
         let a = o.acct;
@@ -270,11 +262,9 @@ impl RiskEngine {
         }
         if d.qty > 0 || d.notional > 0 {
             // Reserve what the amend may add until the book answers (an amend that adds
-            // nothing needs no reservation). The entry carries the target's handle, which
-            // spares the answer a lookup by order id.
+            // nothing needs no reservation).
             self.usage(a, o.holding, d.side, d.qty, d.notional, 0);
             let reservation = Pending::Amend {
-                handle,
                 acct: a,
                 holding: o.holding,
                 side: d.side,

@@ -9,7 +9,7 @@
 
 use super::account::{Account, Holding};
 use super::config::{AccountLimits, Band, RateLimit, RiskError, SymbolRisk, TradingState};
-use super::orders::{LiveOrder, Pending, NO_HANDLE};
+use super::orders::{LiveOrder, Pending};
 use super::position::Position;
 use super::RiskEngine;
 use crate::types::{OrdType, Side};
@@ -126,7 +126,6 @@ impl RiskEngine {
             .orders
             .pending
             .iter()
-            .filter(|(_, p)| !p.is_empty_amend())
             .filter_map(|(seq, p)| match *p {
                 Pending::Amend {
                     acct,
@@ -134,7 +133,6 @@ impl RiskEngine {
                     side,
                     qty,
                     notional,
-                    ..
                 } => {
                     let sym = self
                         .holdings
@@ -312,7 +310,6 @@ impl RiskEngine {
             let holding = e.holding_index(a, si);
             e.usage(a, holding, side, qty, notional, 0);
             let p = Pending::Amend {
-                handle: NO_HANDLE,
                 acct: a,
                 holding,
                 side,
