@@ -1,7 +1,6 @@
 //! The book feeding the risk engine as it produces events (`Book::apply_batch_with` +
 //! `RiskEngine::feed`, the daemon's path) leaves the same risk state as feeding the records
-//! afterwards (`on_events`), batch by batch, with and without rejects; and the amend entries
-//! that reserve nothing (kept only as lookup hints) never reach a snapshot.
+//! afterwards (`on_events`), batch by batch, with and without rejects.
 
 use cift_native::book::Book;
 use cift_native::risk::{AccountLimits, Band, RateLimit, RiskEngine, SymbolRisk};
@@ -90,7 +89,7 @@ fn test_feeding_events_as_the_book_produces_them_equals_on_events_afterwards() {
                 "the tight run rejects some"
             );
         }
-        // The snapshot restores to the same bytes (no reserve-nothing amend entries in it).
+        // The snapshot restores to the same bytes.
         let restored = RiskEngine::restore(&after.0).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(restored.snapshot(), after.0);
     }
