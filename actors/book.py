@@ -4,10 +4,9 @@ Each batch of sequenced commands goes through `Book.apply` in one call (GIL rele
 matching); the events go on to publishing as one item (publishing full: the book holds).
 A `SnapshotMark` in the inbox (the snapshot barrier) splits the batch: the commands before it are
 applied, then the book's state goes to the snapshotter, then the commands after it.
-With the risk engine on, every event the book produces is fed back to it in the same call
-(`Book.apply(commands, risk, index)`: this symbol, in the book's order, as each is produced)
-before it goes on: positions, live orders, last price; engine/recovery.py feeds replayed events
-the same way (`RiskEngine.on_events`).
+With the risk engine on, every event record the book produces is fed back to it
+(`RiskEngine.on_events`, this symbol, in the book's order) before it goes on: positions, live
+orders, last price; engine/recovery.py feeds replayed events the same way.
 """
 
 from __future__ import annotations
@@ -56,11 +55,10 @@ class BookActor(Actor[BookBatch | SnapshotMark]):
         assert self.publishing is not None, "not connected"
         commands = batch[0].commands if len(batch) == 1 else b"".join(b.commands for b in batch)
         self.commands += len(commands) // COMMAND_SIZE
-        if self.risk is None:
-            events = self.book.apply(commands)
-        else:
-            events = self.book.apply(commands, self.risk, self.index)
+        events = self.book.apply(commands)
         if events:
+            if self.risk is not None:
+                self.risk.on_events(self.index, events)
             last = batch[-1]
             self.send(
                 self.publishing,

@@ -126,18 +126,11 @@ class Book:
         """Prices outside [min_price, max_price] are rejected (3002), quantities above max_qty
         3001 (new) or 3013 (amend); the defaults are 1, 2**61 - 1 and 10**12
         (`BookConfig::default`). ValueError unless 1 <= min_price <= max_price and max_qty >= 1."""
-    def apply(
-        self,
-        cmds: bytes | bytearray | memoryview,
-        risk: RiskEngine | None = None,
-        symbol: int = 0,
-    ) -> bytes:
+    def apply(self, cmds: bytes | bytearray | memoryview) -> bytes:
         """Apply command records (a multiple of COMMAND_SIZE bytes, else ValueError) and return
-        their event records. With `risk`, every event is also fed to it as symbol id `symbol` as
-        the book produces it (the same as `risk.on_events(symbol, events)` afterwards; ValueError
-        for an unknown symbol). The GIL is released while matching (another thread's call on the
-        same book or engine meanwhile raises RuntimeError); a rejected command is a Rejected
-        event, not an exception."""
+        their event records. The GIL is released while matching (another thread's call on the
+        same book meanwhile raises RuntimeError); a rejected command is a Rejected event, not an
+        exception."""
     def best_bid(self) -> tuple[int, int, int] | None:
         """(price, visible qty, order count) of the best bid."""
     def best_ask(self) -> tuple[int, int, int] | None:

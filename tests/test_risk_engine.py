@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine._native import (
-    COMMAND_SIZE,
     RISK_REJECT_TEXTS,
     AccountLimits,
     RiskEngine,
@@ -28,7 +27,6 @@ from engine._native import (
     calculate_position_stats,
     calculate_sharpe,
     risk_reject_text,
-    synthetic_flow,
 )
 from engine.book import (
     Book,
@@ -586,33 +584,3 @@ def test_position_stats_of_fills() -> None:
     assert (s["vwap_buy"], s["vwap_sell"]) == (10.25, 12.0)
     with pytest.raises(ValueError):
         calculate_position_stats([(3, 1, 10)])
-
-
-def test_book_apply_with_the_risk_engine_feeds_it_like_on_events() -> None:
-    """The daemon's path: `Book.apply(records, risk, symbol)` feeds each event to the engine as
-    the book produces it; same events, same risk state as `on_events` afterwards."""
-    flow = synthetic_flow(5, 6_000, 200, accounts=5)
-    limits = AccountLimits(max_open_orders=30, max_position=300, rate_per_sec=500, rate_burst=20)
-    symbol = SymbolRisk(SYM, reference_price=100_000, band_bps=50, max_qty=80)
-    after, fused = RiskEngine([symbol], limits), RiskEngine([symbol], limits)
-    book_a, book_f = Book(), Book()
-    rejected = 0
-    step = 300 * COMMAND_SIZE
-    for off in range(0, len(flow), step):
-        batch = flow[off : off + step]
-        n = len(batch) // COMMAND_SIZE
-        raw = after.check_batch(SYM, batch)
-        assert fused.check_batch(SYM, batch) == raw
-        verdicts = struct.unpack(f"<{n}H", raw)
-        passed = b"".join(
-            batch[i * COMMAND_SIZE : (i + 1) * COMMAND_SIZE] for i in range(n) if verdicts[i] == 0
-        )
-        rejected += sum(1 for v in verdicts if v)
-        events = book_a.apply(passed)
-        after.on_events(SYM, events)
-        assert book_f.apply(passed, fused, SYM) == events
-    assert rejected > 0
-    assert fused.snapshot() == after.snapshot()
-    assert fused.digest() == after.digest()
-    with pytest.raises(ValueError):
-        Book().apply(b"", fused, SYM + 1)

@@ -36,7 +36,7 @@ pub use snapshot::SnapshotError;
 use changes::Changes;
 use index::Index;
 use side::Levels;
-use sink::{rejected, Records, RecordsAnd, Sink};
+use sink::{rejected, Records, Sink};
 use slab::{Order, Place, Slab};
 use stops::StopBook;
 
@@ -98,25 +98,6 @@ impl Book {
     /// to `out`. A trailing partial record is ignored. Returns the number of commands applied.
     pub fn apply_batch(&mut self, cmds: &[u8], out: &mut Vec<u8>) -> usize {
         let mut sink = Records(out);
-        let mut n = 0;
-        for rec in cmds.chunks_exact(COMMAND_SIZE) {
-            if let Some(c) = Command::decode(rec) {
-                self.process(&c, &mut sink);
-                n += 1;
-            }
-        }
-        n
-    }
-
-    /// `apply_batch`, and `each` called with every event, in order, as soon as it is produced
-    /// (e.g. `RiskEngine::feed`: the same as feeding the records to `on_events` afterwards).
-    pub fn apply_batch_with<F: FnMut(&Event)>(
-        &mut self,
-        cmds: &[u8],
-        out: &mut Vec<u8>,
-        each: F,
-    ) -> usize {
-        let mut sink = RecordsAnd(out, each);
         let mut n = 0;
         for rec in cmds.chunks_exact(COMMAND_SIZE) {
             if let Some(c) = Command::decode(rec) {

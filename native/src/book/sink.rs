@@ -27,20 +27,6 @@ impl Sink for Records<'_> {
     }
 }
 
-/// `Records`, and each event also handed to a function as it is produced (the risk engine's
-/// post-trade feed, while the event is still in cache).
-pub(crate) struct RecordsAnd<'a, F>(pub &'a mut Vec<u8>, pub F);
-
-impl<F: FnMut(&Event)> Sink for RecordsAnd<'_, F> {
-    #[inline]
-    fn push(&mut self, e: &Event) {
-        let mut rec = [0u8; EVENT_SIZE];
-        e.write(&mut rec);
-        self.0.extend_from_slice(&rec);
-        (self.1)(e);
-    }
-}
-
 #[inline]
 pub(crate) fn rejected(c: &Command, code: u16) -> Event {
     Event {

@@ -18,7 +18,6 @@ use pyo3::types::PyBytes;
 use crate::book::Book;
 use crate::synth::{synthetic_flow, Mix, SynthConfig};
 use crate::types::{BookConfig, BookReject, OrderBook, OrderView, Side, COMMAND_SIZE, EVENT_SIZE};
-use risk::PyRiskEngine;
 
 /// The fast order book of one symbol.
 #[pyclass(name = "Book", module = "engine._native")]
@@ -168,17 +167,12 @@ impl PyBook {
     }
 
     /// Apply command records (a multiple of COMMAND_SIZE bytes); return all event records.
-    /// With `risk`, every event is also fed to that `RiskEngine` as symbol id `symbol` as soon
-    /// as the book produces it (the same as `risk.on_events(symbol, events)` afterwards, in one
-    /// pass). Matching runs with the GIL released; meanwhile another thread's call on this same
-    /// book (or engine) fails with "Already borrowed" (one book has one owner: its actor).
-    #[pyo3(signature = (cmds, risk = None, symbol = 0))]
+    /// Matching runs with the GIL released; meanwhile another thread's call on this same book
+    /// fails with "Already borrowed" (one book has one owner: its actor).
     fn apply<'py>(
         &mut self,
         py: Python<'py>,
         cmds: &Bound<'py, PyAny>,
-        risk: Option<PyRefMut<'py, PyRiskEngine>>,
-        symbol: u32,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let PyBook { book, out, scratch } = self;
         let input = input_bytes(cmds, scratch)?;
@@ -189,16 +183,7 @@ impl PyBook {
             )));
         }
         out.clear();
-        match risk {
-            Some(mut r) => {
-                let mut feed = r
-                    .engine
-                    .feed(symbol)
-                    .map_err(|e| PyValueError::new_err(e.to_string()))?;
-                py.allow_threads(|| book.apply_batch_with(input, out, |e| feed.event(e)))
-            }
-            None => py.allow_threads(|| book.apply_batch(input, out)),
-        };
+        py.allow_threads(|| book.apply_batch(input, out));
         Ok(PyBytes::new(py, out))
     }
 

@@ -37,7 +37,6 @@ pub use analytics::{calculate_position_stats, calculate_sharpe, PositionStats};
 pub use codes::{risk_reject_text, RiskReject};
 pub use config::{AccountLimits, Band, RateLimit, RiskError, SymbolRisk, TradingState};
 pub use position::Position;
-pub use posttrade::EventFeed;
 pub use snapshot::SnapshotError;
 pub use views::{AccountView, OrderRiskView, PositionView, SymbolView};
 

@@ -45,16 +45,6 @@ impl RiskEngine {
         Ok(())
     }
 
-    /// `on_event` for `symbol` with the symbol looked up once: `feed(symbol)?` then
-    /// `event(&e)` for each event, e.g. from the book as it produces them
-    /// (`Book::apply_batch_with`).
-    pub fn feed(&mut self, symbol: u32) -> Result<EventFeed<'_>, RiskError> {
-        let si = self.symbol_index(symbol)?;
-        Ok(EventFeed { engine: self, si })
-    }
-
-    /// One event (not inlined: `on_events` and the book's event sink share this one copy).
-    #[inline(never)]
     fn event(&mut self, si: u32, e: &Event) {
         match EventKind::from_u8(e.kind) {
             Some(EventKind::Accepted) => self.accepted(si, e),
@@ -204,22 +194,6 @@ impl RiskEngine {
             let old = self.orders.get(h).map_or(0, |o| o.price);
             let price = if e.price > 0 { e.price } else { old };
             self.update_order(h, price, e.leaves);
-        }
-    }
-}
-
-/// One symbol's post-trade feed into a `RiskEngine` (`RiskEngine::feed`).
-pub struct EventFeed<'a> {
-    engine: &'a mut RiskEngine,
-    si: u32,
-}
-
-impl EventFeed<'_> {
-    /// Feed one event of the symbol's book, in the book's order.
-    #[inline]
-    pub fn event(&mut self, e: &Event) {
-        if e.kind != EventKind::Level as u8 {
-            self.engine.event(self.si, e);
         }
     }
 }
