@@ -188,3 +188,21 @@ async def test_sequence_numbers_continue_after_a_restart(
     assert (await c.next_report()).code == 2001
     await c.new_order("AAPL", "buy", 1, 5_000)
     assert (await c.next_report()).cmd_seq > seq_before
+
+
+def test_importing_the_daemon_starts_no_blas_worker_threads() -> None:
+    """numpy (loaded by the daemon for replay and sinks) brings OpenBLAS, which starts a polling
+    worker thread per extra core beside the event loop; `engine` limits it to none before numpy
+    is imported (engine/__init__.py), so the pinned core is the loop's alone."""
+    code = (
+        "import os, sys, engine.daemon; assert 'numpy' in sys.modules; "
+        "print(len(os.listdir('/proc/self/task')))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env={**env, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "1"
