@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -123,7 +124,47 @@ async def matching_with_inprocess_sink(entries: bytes, dsn: str, chunk: int = 10
     return wall
 
 
-def matching_with_follower(entries: bytes, dsn: str, tmp: Path, chunk: int = 1024) -> float:
+def matching_with_journal(entries: bytes, tmp: Path, chunk: int = 1024) -> float:
+    """The book actors' work plus the persistence actor's journal append (fsync none), no sink:
+    what the follower's figure is compared with (the daemon journals whether or not a sink
+    follows the journal)."""
+    from engine._native import JournalWriter
+    from engine.recovery import JOURNAL_DIR, KIND_COMMANDS
+
+    data = Path(tempfile.mkdtemp(dir=tmp, prefix="journal-only-"))
+    writer = JournalWriter(data / JOURNAL_DIR, 64 << 20, 1)
+    books = ReplayBooks(SYMBOLS)
+    size = ENTRY_DTYPE.itemsize
+    start = time.perf_counter()
+    for i in range(0, len(entries), chunk * size):
+        part = entries[i : i + chunk * size]
+        writer.append(KIND_COMMANDS, writer.next_seq, len(part) // size, part, False)
+        books.apply(part)
+    wall = time.perf_counter() - start
+    shutil.rmtree(data)
+    return wall
+
+
+def pin_tree(pid: int, cpus: set[int]) -> None:
+    """Pin process `pid` and its children (a PostgreSQL postmaster and its workers; backends it
+    forks later inherit the mask) to `cpus`."""
+    pids = [pid]
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if ppid == pid:
+                pids.append(int(d.name))
+    for p in pids:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(p, cpus)
+
+
+def matching_with_follower(
+    entries: bytes, dsn: str, tmp: Path, chunk: int = 1024, cpus: set[int] | None = None
+) -> float:
     from engine._native import JournalWriter
     from engine.recovery import JOURNAL_DIR, KIND_COMMANDS
 
@@ -145,6 +186,7 @@ def matching_with_follower(entries: bytes, dsn: str, tmp: Path, chunk: int = 102
          "--postgres", dsn, "--name", "follower"],
         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONPATH": str(REPO)},
+        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )  # fmt: skip
     try:
         books = ReplayBooks(SYMBOLS)
@@ -272,6 +314,19 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
         server = PgServer.start(fsync=True)
         dsn = server.dsn
+    sink_cpus: set[int] | None = None
+    if args.pin:
+        # matching on the first core; the databases and the follower on the others, as on a
+        # host with cores to spare for them
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            raise SystemExit("--pin needs at least two CPUs")
+        os.sched_setaffinity(0, {cpus[0]})
+        sink_cpus = set(cpus[1:])
+        if server is not None:
+            postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+            pin_tree(postmaster, sink_cpus)
+        result["pinned"] = {"matching": cpus[0], "sinks": sorted(sink_cpus)}
     try:
         sinks = []
         if dsn is not None:
@@ -289,12 +344,15 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         pipe: dict[str, Any] = {"commands": commands, "off_per_s": commands / off}
         if dsn is not None:
             inproc = await matching_with_inprocess_sink(entries, dsn)
-            follower = matching_with_follower(entries, dsn, tmp)
+            journaled = min(matching_with_journal(entries, tmp) for _ in range(3))
+            follower = matching_with_follower(entries, dsn, tmp, cpus=sink_cpus)
             pipe |= {
                 "inprocess_per_s": commands / inproc,
                 "inprocess_loss": 1 - off / inproc,
                 "follower_per_s": commands / follower,
                 "follower_loss": 1 - off / follower,
+                "journaled_per_s": commands / journaled,
+                "follower_loss_vs_journaled": 1 - journaled / follower,
             }
         result["matching"] = pipe
         print(f"matching: sinks off {pipe['off_per_s']:,.0f} commands/s", end="")
@@ -302,7 +360,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             print(
                 f"; in-process sink {pipe['inprocess_per_s']:,.0f}/s"
                 f" (loss {pipe['inprocess_loss']:.1%}); follower process"
-                f" {pipe['follower_per_s']:,.0f}/s (loss {pipe['follower_loss']:.1%})"
+                f" {pipe['follower_per_s']:,.0f}/s (loss {pipe['follower_loss']:.1%}; against"
+                f" matching that journals without a sink, {pipe['journaled_per_s']:,.0f}/s:"
+                f" {pipe['follower_loss_vs_journaled']:.1%})"
             )
         else:
             print()
@@ -325,6 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report-fills", type=int, default=1_000_000, help="fills for the reports")
     ap.add_argument("--postgres", help="an existing PostgreSQL (default: start one)")
     ap.add_argument("--no-postgres", action="store_true", help="ClickHouse only")
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="matching on the first CPU, PostgreSQL and the follower on the others",
+    )
     ap.add_argument("--json", help="write the results as JSON here")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="cift-perf-sinks-"))
