@@ -10,11 +10,16 @@ metrics, the journal's written and durable marks (which open the publishing gate
 command counts, publishing's listeners (NATS, Redis: given the same `Reports` items) and its
 latency figure.
 
-Used only when that is exactly what the actors would do: every stage RUNNING, idle, not held,
-with an empty inbox; the journal policy `none` (the append is the whole of durability, so the
-replies may go at once) with no journal operation in flight; an intake without a NATS hook and no
-larger than what persistence appends inline. Otherwise the intake goes to the risk actor as
-before. With `[gateway] lane = false` it is never used.
+Two ways, both only when that is exactly what the actors would do (risk and every book RUNNING,
+idle, not held, with an empty inbox; an intake without a NATS hook and no larger than what
+persistence appends inline):
+- direct, journal policy `none` with persistence and publishing idle too: the append is the
+  whole of durability, so the lane appends and the replies go at once;
+- deferred, any other policy (a reply waits for an fsync): the lane sequences, checks and
+  matches; the journal entries go to the persistence actor and the reports to the publishing
+  actor behind whatever they already hold (FIFO), exactly as `RiskActor._sequence` and
+  `BookActor._apply` send them, and those actors append, fsync and publish as before.
+Otherwise the intake goes to the risk actor. With `[batch] lane = false` it is never used.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 
 from actors.base import Actor, State
 from actors.book import BookActor
-from actors.items import Intake, Reports
+from actors.items import Intake, JournalBatch, Reports
 from actors.persistence import INLINE_BYTES, PersistenceActor
 from actors.publishing import PublishingActor
 from actors.risk import RiskActor
@@ -37,6 +42,7 @@ from engine.wire import JOURNAL_ENTRY_SIZE
 __all__ = ["INLINE_COMMANDS", "Lane"]
 
 INLINE_COMMANDS = INLINE_BYTES // JOURNAL_ENTRY_SIZE  # the most one lane run takes
+NO, DIRECT, DEFERRED = 0, 1, 2  # Lane.mode()
 
 
 class Lane:
@@ -52,7 +58,7 @@ class Lane:
         self.books = list(books)
         self.persistence = persistence
         self.publishing = publishing
-        self.stages: list[Actor[Any]] = [risk, *books, persistence, publishing]
+        self.front: list[Actor[Any]] = [risk, *books]
         self.native = NativeLane(
             risk.sequencer,
             risk.risk,
@@ -63,33 +69,94 @@ class Lane:
         )
         self.runs = 0  # intakes that took the lane
 
-    def idle(self) -> bool:
-        """Every stage would run this intake to completion, and the reply needs no fsync."""
-        p = self.persistence
-        if p.policy != "none" or p._io:
-            return False
+    def mode(self) -> int:
+        """NO (0): the intake goes to the risk actor. DIRECT (1): risk and every book idle, the
+        journal policy `none` with persistence and publishing idle too: the lane appends and
+        the replies go at once. DEFERRED (2): risk and every book idle, a reply must wait for
+        an fsync: the lane sequences and matches, the journal entries go to persistence and
+        the reports to publishing behind whatever they hold (FIFO, as the actors would)."""
         running = State.RUNNING
-        for a in self.stages:
+        for a in self.front:
             if a._busy or a._held or a.inbox._items or a.state is not running:
-                return False
-        return True
+                return NO
+        p, pub = self.persistence, self.publishing
+        if p.state is not running or pub.state is not running:
+            return NO
+        if p.policy != "none":
+            return DEFERRED
+        if p._io or p._busy or p._held or p.inbox._items:
+            return NO
+        if pub._busy or pub._held or pub.inbox._items:
+            return NO
+        return DIRECT
 
     def submit(self, item: Intake, records: int) -> None:
-        """The gateway's hand-off: through the lane if everything is idle, else to risk."""
-        if records <= INLINE_COMMANDS and item.on_sequenced is None and self.idle():
+        """The gateway's hand-off: through the lane if the stages allow, else to risk."""
+        mode = NO
+        if records <= INLINE_COMMANDS and item.on_sequenced is None:
+            mode = self.mode()
+        if mode == DIRECT:
             self.run(item, records)
+        elif mode == DEFERRED:
+            self.run_deferred(item, records)
         else:
             self.risk.submit(item, records)
 
-    def run(self, item: Intake, records: int) -> None:
-        risk, persistence, publishing = self.risk, self.persistence, self.publishing
+    def _start(self, records: int) -> None:
+        risk = self.risk
         self.runs += 1
         risk.batches += 1
         risk.items += 1
         risk.on_batch(records)
+
+    def _books(self, touched: list[tuple[int, int, bytes | int]]) -> None:
+        books = self.books
+        for index, commands, _ in touched:
+            book = books[index]
+            book.batches += 1
+            book.items += 1
+            book.on_batch(commands)
+            book.commands += commands
+
+    def run_deferred(self, item: Intake, records: int) -> None:
+        """Risk and books in one call; the journal batch to persistence and the reports to
+        publishing, as `RiskActor._sequence` and `BookActor._apply` send them."""
+        risk = self.risk
+        self._start(records)
+        try:
+            _, last, touched, rejects, reject_symbols, journal = self.native.run(
+                item.commands, item.symbols, risk.clock(), True, False
+            )
+        except Exception as e:  # a sequencing error: as risk would
+            risk.fail(e)
+            return
+        if journal:
+            risk.send(
+                self.persistence, JournalBatch(journal, last), len(journal) // JOURNAL_ENTRY_SIZE
+            )
+        self._books(touched)
+        books, publishing = self.books, self.publishing
+        for index, _, events in touched:
+            if isinstance(events, bytes) and events:
+                books[index].send(
+                    publishing,
+                    Reports(events, index, b"", last, item.t_recv),
+                    len(events) // EVENT_SIZE,
+                )
+        if isinstance(rejects, bytes) and rejects:
+            held_until = risk.sequencer.next_seq - 1
+            risk.send(
+                publishing,
+                Reports(rejects, -1, reject_symbols or b"", held_until, item.t_recv),
+                len(rejects) // EVENT_SIZE,
+            )
+
+    def run(self, item: Intake, records: int) -> None:
+        risk, persistence, publishing = self.risk, self.persistence, self.publishing
+        self._start(records)
         keep = bool(publishing.listeners)
         try:
-            first, last, touched, rejects, reject_symbols = self.native.run(
+            first, last, touched, rejects, reject_symbols, _ = self.native.run(
                 item.commands, item.symbols, risk.clock(), keep
             )
         except JournalCorrupt as e:  # the append failed: as persistence would
@@ -106,13 +173,8 @@ class Lane:
             persistence._written(last, count * JOURNAL_ENTRY_SIZE, -1.0)  # -> mark_durable(last)
         items: list[Reports] = []
         events = 0
-        books = self.books
-        for index, commands, out in touched:
-            book = books[index]
-            book.batches += 1
-            book.items += 1
-            book.on_batch(commands)
-            book.commands += commands
+        self._books(touched)
+        for index, _, out in touched:
             if isinstance(out, bytes):
                 events += len(out) // EVENT_SIZE
                 items.append(Reports(out, index, b"", last, item.t_recv))

@@ -21,9 +21,13 @@ class Lane:
         publisher: Publisher,
     ) -> Lane: ...
     def run(
-        self, commands: bytes, symbols: bytes, now_ns: int, keep: bool
-    ) -> tuple[int, int, list[tuple[int, int, bytes | int]], bytes | int, bytes | None]:
+        self, commands: bytes, symbols: bytes, now_ns: int, keep: bool, direct: bool = True
+    ) -> tuple[
+        int, int, list[tuple[int, int, bytes | int]], bytes | int, bytes | None, bytes | None
+    ]:
         """Sequence, journal, match (events to the risk engine) and add every report to the
         publisher, as the actors do. Returns (first_seq, last_seq, [(symbol index, commands,
         event records if keep else their count)], risk rejects if keep else their count, their
-        u32 symbol indexes if keep and any else None)."""
+        u32 symbol indexes if keep and any else None, None). With `direct` False nothing is
+        appended or published: the events come back as with `keep` and the journal entries as
+        the last item, for the persistence and publishing actors."""

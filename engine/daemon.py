@@ -166,8 +166,9 @@ class Engine:
         self.publishing.mark_durable(next_seq - 1)  # what the journal already holds
 
         # The edges, and what each does when the next stage is full:
-        # The lane (actors/lane.py): a read that finds every stage idle (journal fsync "none")
-        # runs through all of them in one native call; otherwise it goes to risk.
+        # The lane (actors/lane.py): a read that finds risk and every book idle runs through
+        # them in one native call (with fsync "none" the append and the replies too); otherwise
+        # it goes to risk.
         self.lane = (
             Lane(self.risk, self.books, self.persistence, self.publishing, KIND_COMMANDS)
             if config.batch.lane

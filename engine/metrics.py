@@ -120,7 +120,7 @@ class _EngineCollector(Collector):
         )
         yield CounterMetricFamily(
             "cift_lane_reads",
-            "Reads that went through every stage in one native call (actors/lane.py)",
+            "Reads that went through risk and the books in one native call (actors/lane.py)",
             value=e.lane.runs if e.lane is not None else 0,
         )
         c = CounterMetricFamily("cift_dropped", "Records dropped by policy", labels=["edge"])

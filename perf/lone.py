@@ -10,9 +10,9 @@ CPU per order under `perf.tcp` to see what the kernel's socket path adds.
     python -m perf.lone [--orders N] [--fsync none|interval|always] [--risk on|off]
                         [--lane on|off] [--json P]
 
-With `--lane on` (the default config) and fsync `none` every read takes the lane
-(actors/lane.py): one native call for risk, journal, book and publishing; `--lane off` sends
-it through the actors' queues as under load.
+With `--lane on` (the default config) every read takes the lane (actors/lane.py): one native
+call for risk and book (with fsync `none` the journal append and the replies too); `--lane off`
+sends it through the actors' queues as under load.
 """
 
 from __future__ import annotations

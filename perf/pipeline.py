@@ -245,9 +245,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=["always", "interval", "none"],
         help="journal fsync policy (default: the config's default, always)",
     )
-    p.add_argument(
-        "--lane", default="on", choices=["on", "off"], help="[batch] lane (used with fsync none)"
-    )
+    p.add_argument("--lane", default="on", choices=["on", "off"], help="[batch] lane")
     p.add_argument("--json", default=None, help="write the figures and machine facts here")
     return p.parse_args(argv)
 

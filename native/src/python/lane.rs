@@ -33,6 +33,7 @@ type LaneOut<'py> = (
     Bound<'py, PyList>,
     Bound<'py, PyAny>,
     Option<Bound<'py, PyBytes>>,
+    Option<Bound<'py, PyBytes>>,
 );
 
 #[pyclass(name = "Lane", module = "engine._native", unsendable)]
@@ -73,7 +74,10 @@ impl PyLane {
     /// accepted ones to the journal, apply them to their books (events fed to the risk engine),
     /// and add every report to the publisher (books in symbol order, then risk rejects), as the
     /// actors do. A journal error is raised after sequencing (the daemon stops: fail fast).
-    #[pyo3(signature = (commands, symbols, now_ns, keep))]
+    /// `direct` false (a reply must wait for an fsync): no append and no reports here; the
+    /// journal entries come back (last item) for the persistence actor and the events (as with
+    /// `keep`) for the publishing actor, which hold them as they would the actors'.
+    #[pyo3(signature = (commands, symbols, now_ns, keep, direct = true))]
     fn run<'py>(
         &self,
         py: Python<'py>,
@@ -81,7 +85,9 @@ impl PyLane {
         symbols: &[u8],
         now_ns: u64,
         keep: bool,
+        direct: bool,
     ) -> PyResult<LaneOut<'py>> {
+        let keep = keep || !direct;
         let mut seq = self.sequencer.borrow_mut(py);
         let seq = &mut *seq;
         let mut risk = self.risk.as_ref().map(|r| r.borrow_mut(py));
@@ -97,7 +103,7 @@ impl PyLane {
         };
         done.map_err(|e| PyValueError::new_err(e.to_string()))?;
         let out = &seq.out;
-        if !out.journal.is_empty() {
+        if direct && !out.journal.is_empty() {
             let count = u32::try_from(out.journal.len() / JOURNAL_ENTRY_SIZE)
                 .map_err(|_| PyValueError::new_err("batch too large for one journal record"))?;
             self.journal
@@ -128,7 +134,9 @@ impl PyLane {
                     .on_events(sym, events)
                     .map_err(|e| PyValueError::new_err(e.to_string()))?;
             }
-            publisher.inner.add_events(events, SymbolsOf::One(sym));
+            if direct {
+                publisher.inner.add_events(events, SymbolsOf::One(sym));
+            }
             let n = records.len() / COMMAND_SIZE;
             if keep {
                 touched.append((index, n, PyBytes::new(py, events)))?;
@@ -139,9 +147,11 @@ impl PyLane {
         let (rejects, reject_symbols) = if out.rejects.is_empty() {
             (0usize.into_pyobject(py)?.into_any(), None)
         } else {
-            publisher
-                .inner
-                .add_events(&out.rejects, SymbolsOf::Each(&out.reject_symbols));
+            if direct {
+                publisher
+                    .inner
+                    .add_events(&out.rejects, SymbolsOf::Each(&out.reject_symbols));
+            }
             if keep {
                 (
                     PyBytes::new(py, &out.rejects).into_any(),
@@ -156,12 +166,14 @@ impl PyLane {
                 )
             }
         };
+        let journal = (!direct && !out.journal.is_empty()).then(|| PyBytes::new(py, &out.journal));
         Ok((
             out.first_seq,
             out.last_seq,
             touched,
             rejects,
             reject_symbols,
+            journal,
         ))
     }
 }
