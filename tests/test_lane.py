@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from actors.base import State
 from actors.items import Reports
@@ -217,3 +219,25 @@ def test_a_journal_append_that_fails_in_the_lane_stops_persistence_and_sends_no_
         eng.persistence.close()
 
     asyncio.run(go())
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(min_value=1, max_value=10_000),
+    per_read=st.integers(min_value=1, max_value=40),
+    commands=st.integers(min_value=20, max_value=200),
+    fsync=st.sampled_from(["none", "always", "interval"]),
+)
+def test_any_flow_and_read_size_give_identical_results_with_and_without_the_lane(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, per_read: int, commands: int, fsync: str
+) -> None:
+    records, symbols = flow(seed, commands)
+    reads = frames_of(records, symbols, per_read)
+    tmp = tmp_path_factory.mktemp("lane")
+    on = asyncio.run(run(tmp / "on", True, reads, fsync))
+    off = asyncio.run(run(tmp / "off", False, reads, fsync))
+    assert on["lane_runs"] == len(reads) and off["lane_runs"] == 0
+    for key in ("replies", "entries", "books", "risk", "heard", "sequenced"):
+        assert on[key] == off[key], key
