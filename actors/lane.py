@@ -58,7 +58,6 @@ class Lane:
         self.books = list(books)
         self.persistence = persistence
         self.publishing = publishing
-        self.front: list[Actor[Any]] = [risk, *books]
         self.native = NativeLane(
             risk.sequencer,
             risk.risk,
@@ -69,14 +68,17 @@ class Lane:
         )
         self.runs = 0  # intakes that took the lane
 
-    def mode(self) -> int:
-        """NO (0): the intake goes to the risk actor. DIRECT (1): risk and every book idle, the
-        journal policy `none` with persistence and publishing idle too: the lane appends and
-        the replies go at once. DEFERRED (2): risk and every book idle, a reply must wait for
-        an fsync: the lane sequences and matches, the journal entries go to persistence and
-        the reports to publishing behind whatever they hold (FIFO, as the actors would)."""
+    def mode(self, symbols: bytes) -> int:
+        """NO (0): the intake goes to the risk actor. DIRECT (1): risk and the books it goes to
+        idle, the journal policy `none` with persistence and publishing idle too: the lane
+        appends and the replies go at once. DEFERRED (2): risk and the books it goes to idle, a
+        reply must wait for an fsync: the lane sequences and matches, the journal entries go to
+        persistence and the reports to publishing behind whatever they hold (FIFO, as the
+        actors would). A book the intake does not go to is not looked at (the actors would
+        not wait for it either): with many symbols a read costs the same as with one."""
         running = State.RUNNING
-        for a in self.front:
+        front: list[Actor[Any]] = [self.risk, *self._books_of(symbols)]
+        for a in front:
             if a._busy or a._held or a.inbox._items or a.state is not running:
                 return NO
         p, pub = self.persistence, self.publishing
@@ -90,11 +92,22 @@ class Lane:
             return NO
         return DIRECT
 
+    def _books_of(self, symbols: bytes) -> Sequence[BookActor]:
+        """The book actors an intake's commands go to: the one book when every command has
+        the same symbol index (the usual read), else every book (mixed symbols, a mass cancel
+        of every symbol, an admin command)."""
+        first = symbols[:4]
+        if len(symbols) == 4 or symbols == first * (len(symbols) >> 2):
+            index = int.from_bytes(first, "little")
+            if index < len(self.books):
+                return (self.books[index],)
+        return self.books
+
     def submit(self, item: Intake, records: int) -> None:
         """The gateway's hand-off: through the lane if the stages allow, else to risk."""
         mode = NO
         if records <= INLINE_COMMANDS and item.on_sequenced is None:
-            mode = self.mode()
+            mode = self.mode(item.symbols)
         if mode == DIRECT:
             self.run(item, records)
         elif mode == DEFERRED:

@@ -241,3 +241,36 @@ def test_any_flow_and_read_size_give_identical_results_with_and_without_the_lane
     assert on["lane_runs"] == len(reads) and off["lane_runs"] == 0
     for key in ("replies", "entries", "books", "risk", "heard", "sequenced"):
         assert on[key] == off[key], key
+
+
+def test_a_held_book_keeps_only_its_own_reads_out_of_the_lane(tmp_path: Path) -> None:
+    """The lane waits for the books a read goes to, not for the others."""
+    records, symbols = flow(7, 20)
+    per_symbol: dict[int, list[bytes]] = {0: [], 1: []}
+    for i, r in enumerate(frames_of(records, symbols, 1)):
+        per_symbol[i % 2].append(r)  # flow() alternates AAA, BBB
+
+    async def go() -> None:
+        eng = Engine(config(tmp_path, True))
+        watched = eng.start()
+        eng.gateway.start_detached()
+        session = eng.gateway.session()
+        session.connection_made(RecordingTransport())  # type: ignore[arg-type]
+        session.data_received(encode_logon(1, "bench"))
+        assert eng.lane is not None
+        eng.books[1].hold()  # BBB busy (as when publishing is full behind it)
+        session.data_received(per_symbol[0][0])
+        assert eng.lane.runs == 1  # AAA's read took the lane
+        session.data_received(per_symbol[1][0])
+        assert eng.lane.runs == 1  # BBB's did not: it waits in BBB's inbox
+        assert len(eng.books[1].inbox) == 1
+        eng.books[1].release()
+        for actor in eng.actors():
+            await actor.drain()
+        assert eng.books[1].commands == 1
+        for f in watched:
+            f.cancel()
+        await asyncio.gather(*watched, return_exceptions=True)
+        eng.persistence.close()
+
+    asyncio.run(go())
