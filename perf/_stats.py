@@ -6,6 +6,7 @@ Every tool writes the same JSON shape so that runs can be compared between commi
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -96,6 +97,13 @@ def machine_info() -> dict[str, Any]:
         # Other work on the machine while measuring (1, 5, 15 minute load averages).
         "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
+
+
+def write_args_json(args: argparse.Namespace, tool: str, results: Mapping[str, Any]) -> None:
+    """`write_json` to `args.json`, if given, with every other argument as the parameters."""
+    if args.json:
+        params = {k: v for k, v in vars(args).items() if k != "json"}
+        write_json(args.json, tool, params, results)
 
 
 def write_json(

@@ -32,9 +32,9 @@ import uvloop
 
 from engine.book import COMMAND_SIZE
 from engine.daemon import Engine
-from engine.wire import encode_logon, encode_requests
-from perf._stats import write_json
-from perf.pipeline import SYMBOL, SinkTransport, bench_config, record_stream
+from engine.wire import encode_requests
+from perf._stats import write_args_json
+from perf.pipeline import SYMBOL, SinkTransport, bench_config, logged_on, record_stream, stop_engine
 
 WARMUP = 2000
 
@@ -62,11 +62,8 @@ async def run(orders: int, fsync: str, risk: bool, lane: bool = True) -> dict[st
         batch = dataclasses.replace(config.batch, lane=lane)
         eng = Engine(dataclasses.replace(config, journal=journal, batch=batch))
         watched = eng.start()
-        eng.gateway.start_detached()
-        session = eng.gateway.session()
         transport = SinkTransport()
-        session.connection_made(transport)  # type: ignore[arg-type]
-        session.data_received(encode_logon(1, "bench"))
+        session = logged_on(eng, transport)
         for a, b in bounds[:WARMUP]:
             session.data_received(frames[a:b])
         await asyncio.sleep(0)
@@ -82,10 +79,7 @@ async def run(orders: int, fsync: str, risk: bool, lane: bool = True) -> dict[st
         cpu, wall = time.thread_time_ns() - cpu0, time.perf_counter_ns() - wall0
         sequenced = eng.sequenced()
         lane_reads = eng.lane.runs if eng.lane is not None else 0
-        for f in watched:
-            f.cancel()
-        await asyncio.gather(*watched, return_exceptions=True)
-        eng.persistence.close()
+        await stop_engine(eng, watched)
     if sequenced != len(bounds):
         raise RuntimeError(f"sequenced {sequenced} of {len(bounds)} orders")
     return {
@@ -114,9 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{r['lane_reads']} reads took it): "
         f"{r['cpu_us_per_order']:.1f} µs CPU, {r['wall_us_per_order']:.1f} µs wall per order"
     )
-    if args.json:
-        params = {k: v for k, v in vars(args).items() if k != "json"}
-        write_json(args.json, "perf.lone", params, r)
+    write_args_json(args, "perf.lone", r)
     return 0
 
 

@@ -28,12 +28,13 @@ import struct
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import uvloop
 
+from actors.gateway import Session
 from engine._native import synthetic_flow
 from engine.book import COMMAND_SIZE, Book, CmdKind
 from engine.config import AccountConfig, ClockConfig, Config, SymbolConfig, load
@@ -45,7 +46,7 @@ from engine.wire import (
     encode_logon,
     encode_requests,
 )
-from perf._stats import write_json
+from perf._stats import write_args_json
 
 SYMBOL = SymbolConfig("BENCH", 1, 1, 2, 1, 1 << 40, 0, 0, 1 << 40)
 _ZERO8 = bytes(8)
@@ -114,6 +115,24 @@ class SinkTransport:
         return default
 
 
+def logged_on(eng: Engine, transport: SinkTransport) -> Session:
+    """A gateway session of the started `eng` that writes to `transport` (no socket), logged
+    on as the bench account."""
+    eng.gateway.start_detached()
+    session = eng.gateway.session()
+    session.connection_made(transport)  # type: ignore[arg-type]
+    session.data_received(encode_logon(1, "bench"))
+    return session
+
+
+async def stop_engine(eng: Engine, watched: Iterable[asyncio.Future[None]]) -> None:
+    """Cancel what `Engine.start` gave to supervise and close the journal."""
+    for f in watched:
+        f.cancel()
+    await asyncio.gather(*watched, return_exceptions=True)
+    eng.persistence.close()
+
+
 async def run_pipeline(
     frames: bytes,
     commands: int,
@@ -133,11 +152,8 @@ async def run_pipeline(
 
             a.on_batch = count
         watched = eng.start()
-        eng.gateway.start_detached()
-        session = eng.gateway.session()
         transport = SinkTransport()
-        session.connection_made(transport)  # type: ignore[arg-type]
-        session.data_received(encode_logon(1, "bench"))
+        session = logged_on(eng, transport)
         assert session.account == 1, "logon failed"
 
         start, cpu0 = time.perf_counter(), time.process_time()
@@ -151,10 +167,7 @@ async def run_pipeline(
         elapsed = time.perf_counter() - start
         cpu = time.process_time() - cpu0
 
-        for f in watched:
-            f.cancel()
-        await asyncio.gather(*watched, return_exceptions=True)
-        eng.persistence.close()
+        await stop_engine(eng, watched)
         sequenced = eng.sequenced()
         if sequenced != commands:
             raise RuntimeError(f"sequenced {sequenced} of {commands} commands")
@@ -296,9 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.breakdown:
         for k, v in results["breakdown"].items():
             print(f"  {k:<20} {v:8.1f}")
-    if args.json:
-        params = {k: v for k, v in vars(args).items() if k != "json"}
-        write_json(args.json, "perf.pipeline", params, results)
+    write_args_json(args, "perf.pipeline", results)
     return 0
 
 

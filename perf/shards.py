@@ -27,7 +27,7 @@ import uvloop
 
 from engine.router import ShardedClient
 from engine.shardmap import load_map
-from perf._stats import write_json
+from perf._stats import write_args_json
 from perf.flow import Session, Symbol
 from perf.replay_daemon import TOKEN, DaemonProcess, toml_dumps
 
@@ -147,9 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratio = results["shards_2"]["orders_per_s"] / results["shards_1"]["orders_per_s"]
     results["two_vs_one"] = {"ratio": round(ratio, 3)}
     print(f"two shards vs one: x{ratio:.2f}")
-    if args.json:
-        params = {k: v for k, v in vars(args).items() if k != "json"}
-        write_json(args.json, "perf.shards", params, results)
+    write_args_json(args, "perf.shards", results)
     return 0
 
 

@@ -27,7 +27,7 @@ from engine.sinks import ClickHouseBackend, PostgresBackend
 from engine.sinks.backend import Backend
 from engine.sinks.convert import Converter, Flush
 from engine.sinks.tail import ENTRY_DTYPE
-from perf._stats import write_json
+from perf._stats import write_args_json
 from perf.sinks import REPO, TARGET_FILLS_PER_S, batches_of, journal
 
 FLUSH_ROWS = 250_000
@@ -112,9 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="cift-sink-floor-") as tmp:
         results = asyncio.run(run(args, Path(tmp)))
-    if args.json:
-        params = {k: v for k, v in vars(args).items() if k != "json"}
-        write_json(args.json, "perf.sink_floor", params, results)
+    write_args_json(args, "perf.sink_floor", results)
     return 0
 
 

@@ -124,14 +124,12 @@ async def matching_with_inprocess_sink(entries: bytes, dsn: str, chunk: int = 10
     return wall
 
 
-def matching_with_journal(entries: bytes, tmp: Path, chunk: int = 1024) -> float:
-    """The book actors' work plus the persistence actor's journal append (fsync none), no sink:
-    what the follower's figure is compared with (the daemon journals whether or not a sink
-    follows the journal)."""
+def journal_and_match(entries: bytes, data: Path, chunk: int = 1024) -> float:
+    """The book actors' work plus the persistence actor's journal append (one record per batch,
+    fsync none) into `data`'s journal: the seconds it took."""
     from engine._native import JournalWriter
     from engine.recovery import JOURNAL_DIR, KIND_COMMANDS
 
-    data = Path(tempfile.mkdtemp(dir=tmp, prefix="journal-only-"))
     writer = JournalWriter(data / JOURNAL_DIR, 64 << 20, 1)
     books = ReplayBooks(SYMBOLS)
     size = ENTRY_DTYPE.itemsize
@@ -140,9 +138,17 @@ def matching_with_journal(entries: bytes, tmp: Path, chunk: int = 1024) -> float
         part = entries[i : i + chunk * size]
         writer.append(KIND_COMMANDS, writer.next_seq, len(part) // size, part, False)
         books.apply(part)
-    wall = time.perf_counter() - start
-    shutil.rmtree(data)
-    return wall
+    return time.perf_counter() - start
+
+
+def matching_with_journal(entries: bytes, tmp: Path, chunk: int = 1024) -> float:
+    """`journal_and_match` with no sink: what the follower's figure is compared with (the
+    daemon journals whether or not a sink follows the journal)."""
+    data = Path(tempfile.mkdtemp(dir=tmp, prefix="journal-only-"))
+    try:
+        return journal_and_match(entries, data, chunk)
+    finally:
+        shutil.rmtree(data)
 
 
 def pin_tree(pid: int, cpus: set[int]) -> None:
@@ -165,9 +171,8 @@ def pin_tree(pid: int, cpus: set[int]) -> None:
 def matching_with_follower(
     entries: bytes, dsn: str, tmp: Path, chunk: int = 1024, cpus: set[int] | None = None
 ) -> float:
-    from engine._native import JournalWriter
-    from engine.recovery import JOURNAL_DIR, KIND_COMMANDS
-
+    """`journal_and_match` while a follower process (`cift-engine sink run`, on `cpus`) tails
+    the journal into PostgreSQL."""
     data = tmp / "follower"
     data.mkdir()
     config = tmp / "follower.toml"
@@ -179,7 +184,6 @@ def matching_with_follower(
             "reference_price = 0", "price_band_bps = 0", "max_order_qty = 1000000", "",
         ]  # fmt: skip
     config.write_text("\n".join(lines))
-    writer = JournalWriter(data / JOURNAL_DIR, 64 << 20, 1)
     out = (tmp / "follower.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "engine.sinks.cli", "sink", "run", "--config", str(config),
@@ -189,15 +193,7 @@ def matching_with_follower(
         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
     )  # fmt: skip
     try:
-        books = ReplayBooks(SYMBOLS)
-        size = ENTRY_DTYPE.itemsize
-        start = time.perf_counter()
-        for i in range(0, len(entries), chunk * size):
-            part = entries[i : i + chunk * size]
-            # the persistence actor's write (one record per batch; fsync none)
-            writer.append(KIND_COMMANDS, writer.next_seq, len(part) // size, part, False)
-            books.apply(part)
-        return time.perf_counter() - start
+        return journal_and_match(entries, data, chunk)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)

@@ -49,7 +49,7 @@ import uvloop
 
 from engine.book import COMMAND_SIZE
 from engine.wire import REPORT_SIZE, decode_replies, encode_logon, encode_requests
-from perf._stats import PERCENTILES, fmt_ns, histogram, percentile_key, write_json
+from perf._stats import PERCENTILES, fmt_ns, histogram, percentile_key, write_args_json
 from perf.pipeline import record_stream
 
 REPO = Path(__file__).resolve().parent.parent
@@ -119,6 +119,24 @@ class Receiver(asyncio.Protocol):
             self.done.set_exception(ConnectionError(f"connection lost: {exc}"))
 
 
+def figures(
+    commands: int, h: Any, offered: float, achieved: float, max_per_write: int | None
+) -> dict[str, Any]:
+    """A run's figures from its latency histogram (either load generator)."""
+    return {
+        "commands": commands,
+        "measured": h.get_total_count(),
+        "offered_rate": offered,
+        "achieved_send_rate": achieved,
+        "max_commands_per_write": max_per_write,
+        "latency_ns": {
+            **{percentile_key(p): h.get_value_at_percentile(p) for p in PERCENTILES},
+            "mean": h.get_mean_value(),
+            "max": h.get_max_value(),
+        },
+    }
+
+
 async def load(host: str, port: int, frames: bytes, args: argparse.Namespace) -> dict[str, Any]:
     offsets = frame_offsets(frames)
     total = len(offsets) - 1
@@ -145,19 +163,7 @@ async def load(host: str, port: int, frames: bytes, args: argparse.Namespace) ->
     send_s = (time.perf_counter_ns() - t0[0]) / 1e9
     await asyncio.wait_for(rx.done, 60)
     transport.close()
-    h = rx.hist
-    return {
-        "commands": total,
-        "measured": h.get_total_count(),
-        "offered_rate": args.rate,
-        "achieved_send_rate": total / send_s,
-        "max_commands_per_write": behind_max,
-        "latency_ns": {
-            **{percentile_key(p): h.get_value_at_percentile(p) for p in PERCENTILES},
-            "mean": h.get_mean_value(),
-            "max": h.get_max_value(),
-        },
-    }
+    return figures(total, rx.hist, args.rate, total / send_s, behind_max)
 
 
 def start_daemon(
@@ -229,18 +235,8 @@ def load_native(
     h = histogram(())
     for v in lat.tolist():
         h.record_value(v)
-    return {
-        "commands": summary["commands"],
-        "measured": h.get_total_count(),
-        "offered_rate": args.rate,
-        "achieved_send_rate": summary["commands"] / summary["seconds"],
-        "max_commands_per_write": None,
-        "latency_ns": {
-            **{percentile_key(p): h.get_value_at_percentile(p) for p in PERCENTILES},
-            "mean": h.get_mean_value(),
-            "max": h.get_max_value(),
-        },
-    }
+    total = summary["commands"]
+    return figures(total, h, args.rate, total / summary["seconds"], None)
 
 
 def start_floor(binary: Path, cpu: int | None) -> tuple[subprocess.Popen[bytes], int]:
@@ -351,9 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("latency from planned send to first report: " + "  ".join(
         f"{k} {fmt_ns(v)}" for k, v in lat.items()
     ))  # fmt: skip
-    if args.json:
-        params = {k: v for k, v in vars(args).items() if k != "json"}
-        write_json(args.json, "perf.tcp", params, results)
+    write_args_json(args, "perf.tcp", results)
     return 0
 
 

@@ -27,8 +27,8 @@ from engine.book import COMMAND_SIZE, CmdKind
 from engine.config import AccountConfig, BatchConfig, ClockConfig, Config, SymbolConfig, load
 from engine.daemon import Engine
 from engine.recovery import JOURNAL_DIR, KIND_COMMANDS
-from engine.wire import REPORT_SIZE, decode_replies, encode_logon, encode_requests
-from perf.pipeline import SinkTransport, record_stream
+from engine.wire import REPORT_SIZE, decode_replies, encode_requests
+from perf.pipeline import SinkTransport, logged_on, record_stream, stop_engine
 
 SYMBOLS = (
     SymbolConfig("AAA", 1, 1, 2, 1, 1 << 40, 0, 0, 1 << 40),
@@ -108,21 +108,15 @@ async def run(
     heard: list[Reports] = []
     watched = eng.start()
     eng.publishing.listeners.append(heard.extend)
-    eng.gateway.start_detached()
-    session = eng.gateway.session()
     transport = RecordingTransport()
-    session.connection_made(transport)  # type: ignore[arg-type]
-    session.data_received(encode_logon(1, "bench"))
+    session = logged_on(eng, transport)
     for r in reads:
         session.data_received(r)
         await asyncio.sleep(0)
     for actor in eng.actors():
         await actor.drain()
     await eng.persistence.flush()
-    for f in watched:
-        f.cancel()
-    await asyncio.gather(*watched, return_exceptions=True)
-    eng.persistence.close()
+    await stop_engine(eng, watched)
     journal = b"".join(p.read_bytes() for p in sorted((data_dir / JOURNAL_DIR).iterdir()))
     # the commands journaled, whatever the grouping into records (group commit under `always`
     # and `interval` depends on when each fsync finished)
@@ -193,11 +187,8 @@ def test_a_journal_append_that_fails_in_the_lane_stops_persistence_and_sends_no_
     async def go() -> None:
         eng = Engine(config(tmp_path, True))
         watched = eng.start()
-        eng.gateway.start_detached()
-        session = eng.gateway.session()
         transport = RecordingTransport()
-        session.connection_made(transport)  # type: ignore[arg-type]
-        session.data_received(encode_logon(1, "bench"))
+        session = logged_on(eng, transport)
         session.data_received(reads[0])
         segment = max((tmp_path / JOURNAL_DIR).iterdir(), key=lambda p: p.stat().st_mtime_ns)
         answered = len(transport.data)
@@ -213,10 +204,7 @@ def test_a_journal_append_that_fails_in_the_lane_stops_persistence_and_sends_no_
         assert eng.persistence.state is State.FAILED
         assert isinstance(eng.persistence.done.exception(), JournalCorrupt)
         assert len(transport.data) == answered  # nothing for the command not journaled
-        for f in watched:
-            f.cancel()
-        await asyncio.gather(*watched, return_exceptions=True)
-        eng.persistence.close()
+        await stop_engine(eng, watched)
 
     asyncio.run(go())
 
@@ -253,10 +241,7 @@ def test_a_held_book_keeps_only_its_own_reads_out_of_the_lane(tmp_path: Path) ->
     async def go() -> None:
         eng = Engine(config(tmp_path, True))
         watched = eng.start()
-        eng.gateway.start_detached()
-        session = eng.gateway.session()
-        session.connection_made(RecordingTransport())  # type: ignore[arg-type]
-        session.data_received(encode_logon(1, "bench"))
+        session = logged_on(eng, RecordingTransport())
         assert eng.lane is not None
         eng.books[1].hold()  # BBB busy (as when publishing is full behind it)
         session.data_received(per_symbol[0][0])
@@ -268,9 +253,6 @@ def test_a_held_book_keeps_only_its_own_reads_out_of_the_lane(tmp_path: Path) ->
         for actor in eng.actors():
             await actor.drain()
         assert eng.books[1].commands == 1
-        for f in watched:
-            f.cancel()
-        await asyncio.gather(*watched, return_exceptions=True)
-        eng.persistence.close()
+        await stop_engine(eng, watched)
 
     asyncio.run(go())

@@ -19,7 +19,6 @@ use super::journal::{journal_error, JournalWriter};
 use super::risk::PyRiskEngine;
 use super::wire::{PyPublisher, PySequencer};
 use super::PyBook;
-use crate::risk::RiskReject;
 use crate::types::{COMMAND_SIZE, EVENT_SIZE};
 use crate::wire::{SymbolsOf, JOURNAL_ENTRY_SIZE};
 
@@ -91,17 +90,12 @@ impl PyLane {
         let mut seq = self.sequencer.borrow_mut(py);
         let seq = &mut *seq;
         let mut risk = self.risk.as_ref().map(|r| r.borrow_mut(py));
-        let done = match risk.as_mut() {
-            Some(r) => {
-                let engine = &mut r.engine;
-                seq.inner
-                    .sequence_with(commands, symbols, now_ns, &mut seq.out, |sym, cmd| {
-                        engine.check(sym, cmd).map_err(RiskReject::code)
-                    })
-            }
-            None => seq.inner.sequence(commands, symbols, now_ns, &mut seq.out),
-        };
-        done.map_err(|e| PyValueError::new_err(e.to_string()))?;
+        seq.run(
+            commands,
+            symbols,
+            now_ns,
+            risk.as_mut().map(|r| &mut r.engine),
+        )?;
         let out = &seq.out;
         if direct && !out.journal.is_empty() {
             let count = u32::try_from(out.journal.len() / JOURNAL_ENTRY_SIZE)

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use super::risk::PyRiskEngine;
-use crate::risk::RiskReject;
+use crate::risk::{RiskEngine, RiskReject};
 use crate::wire::client::{self, REPORT_SIZE};
 use crate::wire::codes::{all_codes, reject_text};
 use crate::wire::{
@@ -150,6 +150,31 @@ type SequenceResult<'py> = (
     u64,
 );
 
+impl PySequencer {
+    /// Check, stamp and route one batch into `self.out`, each command that passes the basic
+    /// checks also checked by `risk` when given (the risk actor's and the lane's step).
+    pub(crate) fn run(
+        &mut self,
+        commands: &[u8],
+        symbols: &[u8],
+        now_ns: u64,
+        risk: Option<&mut RiskEngine>,
+    ) -> PyResult<()> {
+        let done = match risk {
+            Some(engine) => {
+                self.inner
+                    .sequence_with(commands, symbols, now_ns, &mut self.out, |sym, cmd| {
+                        engine.check(sym, cmd).map_err(RiskReject::code)
+                    })
+            }
+            None => self
+                .inner
+                .sequence(commands, symbols, now_ns, &mut self.out),
+        };
+        done.map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+}
+
 #[pymethods]
 impl PySequencer {
     /// `rules`: per symbol index `(tick_size, lot_size, min_price, max_price, reference_price,
@@ -202,21 +227,14 @@ impl PySequencer {
         commands: &[u8],
         symbols: &[u8],
         now_ns: u64,
-        risk: Option<PyRefMut<'py, PyRiskEngine>>,
+        mut risk: Option<PyRefMut<'py, PyRiskEngine>>,
     ) -> PyResult<SequenceResult<'py>> {
-        let done = match risk {
-            Some(mut r) => {
-                let engine = &mut r.engine;
-                self.inner
-                    .sequence_with(commands, symbols, now_ns, &mut self.out, |sym, cmd| {
-                        engine.check(sym, cmd).map_err(RiskReject::code)
-                    })
-            }
-            None => self
-                .inner
-                .sequence(commands, symbols, now_ns, &mut self.out),
-        };
-        done.map_err(|e| PyValueError::new_err(e.to_string()))?;
+        self.run(
+            commands,
+            symbols,
+            now_ns,
+            risk.as_mut().map(|r| &mut r.engine),
+        )?;
         let o = &self.out;
         let per_symbol = PyList::empty(py);
         for b in &o.per_symbol {

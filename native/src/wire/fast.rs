@@ -79,17 +79,15 @@ const NEW_FIELDS: &[Field] = &[
 const CANCEL_FIELDS: &[Field] = &[Field::OrderId, Field::ClientId];
 const REPLACE_FIELDS: &[Field] = &[Field::OrderId, Field::ClientId, Field::Price, Field::Qty];
 
-fn with_field(kind: CmdKind, f: Field, v: u64) -> Command {
-    let mut c = Command {
-        kind: kind as u8,
-        ..Command::default()
-    };
-    let b = u8::try_from(v & 0xff).unwrap_or(0);
+/// Set field `f` of `c` to the raw value `v`: an enum's raw value clamped to a byte as the full
+/// reader does (`enum_byte`), a flag set when non-zero, a number as it is.
+#[inline]
+fn set_field(c: &mut Command, f: Field, v: u64) {
     match f {
-        Field::Side => c.side = b,
-        Field::OrdType => c.ord_type = b,
-        Field::Tif => c.tif = b,
-        Field::Stp => c.stp = b,
+        Field::Side => c.side = byte(v),
+        Field::OrdType => c.ord_type = byte(v),
+        Field::Tif => c.tif = byte(v),
+        Field::Stp => c.stp = byte(v),
         Field::PostOnly => c.flags = if v != 0 { FLAG_POST_ONLY } else { 0 },
         Field::OrderId => c.order_id = v,
         Field::ClientId => c.client_id = v,
@@ -100,6 +98,14 @@ fn with_field(kind: CmdKind, f: Field, v: u64) -> Command {
         Field::ExpireTs => c.expire_ts = v,
         Field::StpGroup => c.stp_group = v,
     }
+}
+
+fn with_field(kind: CmdKind, f: Field, v: u64) -> Command {
+    let mut c = Command {
+        kind: kind as u8,
+        ..Command::default()
+    };
+    set_field(&mut c, f, v);
     c
 }
 
@@ -226,23 +232,7 @@ impl KindLayout {
             ..Command::default()
         };
         for &(f, slot) in &self.slots {
-            let v = read(body, slot)?;
-            match f {
-                // An enum's raw value, clamped to a byte as the full reader does (`enum_byte`).
-                Field::Side => c.side = byte(v),
-                Field::OrdType => c.ord_type = byte(v),
-                Field::Tif => c.tif = byte(v),
-                Field::Stp => c.stp = byte(v),
-                Field::PostOnly => c.flags = if v != 0 { FLAG_POST_ONLY } else { 0 },
-                Field::OrderId => c.order_id = v,
-                Field::ClientId => c.client_id = v,
-                Field::Price => c.price = v as i64,
-                Field::StopPrice => c.stop_price = v as i64,
-                Field::Qty => c.qty = v as i64,
-                Field::DisplayQty => c.display_qty = v as i64,
-                Field::ExpireTs => c.expire_ts = v,
-                Field::StpGroup => c.stp_group = v,
-            }
+            set_field(&mut c, f, read(body, slot)?);
         }
         Some((c, *symbol))
     }
