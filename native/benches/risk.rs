@@ -1,0 +1,195 @@
+//! The risk engine alone, without Python: what `perf.risk`'s "risk throughput" measures, so
+//! that its cost can be counted instruction by instruction (callgrind) and timed without the
+//! PyO3 call in the way.
+//!
+//! Workload: `synth::synthetic_flow` (seed 1, depth 1000, the default mix: ~80 % amends, ~9 %
+//! GTC limits, ~6 % cancels, ~3 % IOC, ~2 % market), one symbol, every check on with limits
+//! loose enough that every command passes (as `perf.risk`). An untimed pass through risk and
+//! the book records each batch's event records; the timed loop is `check_batch` then
+//! `on_events` per batch of 256 on a fresh engine, best of `RISK_BENCH_REPEAT` (default 5).
+//!
+//!     cargo bench -p cift-native --bench risk                      # prints, writes JSON
+//!     RISK_BENCH_JSON=path cargo bench -p cift-native --bench risk
+//!     valgrind --tool=callgrind target/release/deps/risk-* --once  # one pass, for counting
+//!
+//! Prints ns per command (check, on_events, both) and writes them as JSON to
+//! `target/risk-bench.json` (or `RISK_BENCH_JSON`).
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use cift_native::book::Book;
+use cift_native::risk::{AccountLimits, Band, RateLimit, RiskEngine, SymbolRisk};
+use cift_native::synth::{synthetic_flow, SynthConfig};
+use cift_native::types::{BookConfig, COMMAND_SIZE};
+
+const SYMBOL: u32 = 1;
+const BATCH: usize = 256;
+
+fn engine() -> RiskEngine {
+    let symbol = SymbolRisk {
+        tick: 1,
+        lot: 1,
+        min_qty: 1,
+        max_qty: 1_000_000,
+        max_notional: 10i128.pow(15),
+        reference_price: 100_000,
+        band: Band::Bps(1_000),
+        market_band: Band::Bps(2_000),
+        ..SymbolRisk::new(SYMBOL)
+    };
+    let limits = AccountLimits {
+        max_open_orders: 1_000_000,
+        max_open_buy_notional: 10i128.pow(18),
+        max_open_sell_notional: 10i128.pow(18),
+        credit_limit: 10i128.pow(19),
+        max_position: 10i64.pow(12),
+        rate: Some(RateLimit {
+            per_sec: 1_000_000_000,
+            burst: 1_000_000,
+        }),
+    };
+    match RiskEngine::new(vec![symbol], limits) {
+        Ok(e) => e,
+        Err(e) => panic!("bench engine: {e}"),
+    }
+}
+
+struct Workload {
+    fill: Vec<u8>,
+    fill_events: Vec<u8>,
+    batches: Vec<Vec<u8>>,
+    events: Vec<Vec<u8>>,
+}
+
+fn run_batch(
+    risk: &mut RiskEngine,
+    book: &mut Book,
+    cmds: &[u8],
+    verdicts: &mut Vec<u16>,
+) -> Vec<u8> {
+    let symbols = vec![SYMBOL; cmds.len() / COMMAND_SIZE];
+    if let Err(e) = risk.check_batch(&symbols, cmds, verdicts) {
+        panic!("check_batch: {e}");
+    }
+    assert!(
+        verdicts.iter().all(|&v| v == 0),
+        "the workload must pass every check"
+    );
+    let mut out = Vec::new();
+    book.apply_batch(cmds, &mut out);
+    if let Err(e) = risk.on_events(SYMBOL, &out) {
+        panic!("on_events: {e}");
+    }
+    out
+}
+
+fn prepare(commands: usize) -> Workload {
+    let depth = 1_000;
+    let cfg = SynthConfig {
+        seed: 1,
+        commands,
+        depth,
+        ..SynthConfig::default()
+    };
+    let flow = match synthetic_flow(&cfg) {
+        Ok(f) => f,
+        Err(e) => panic!("synthetic flow: {e}"),
+    };
+    let (fill, timed) = flow.split_at(depth * COMMAND_SIZE);
+    let (mut risk, mut book) = (engine(), Book::new(BookConfig::default()));
+    let mut verdicts = Vec::new();
+    let fill_events = run_batch(&mut risk, &mut book, fill, &mut verdicts);
+    let batches: Vec<Vec<u8>> = timed
+        .chunks(BATCH * COMMAND_SIZE)
+        .map(<[u8]>::to_vec)
+        .collect();
+    let events = batches
+        .iter()
+        .map(|b| run_batch(&mut risk, &mut book, b, &mut verdicts))
+        .collect();
+    Workload {
+        fill: fill.to_vec(),
+        fill_events,
+        batches,
+        events,
+    }
+}
+
+#[inline(never)]
+/// One timed pass on a fresh engine: (ns in check_batch, ns in on_events, digest).
+fn pass(w: &Workload) -> (u128, u128, u64) {
+    let mut risk = engine();
+    let mut verdicts = Vec::with_capacity(BATCH);
+    let fill_symbols = vec![SYMBOL; w.fill.len() / COMMAND_SIZE];
+    let _ = risk.check_batch(&fill_symbols, &w.fill, &mut verdicts);
+    let _ = risk.on_events(SYMBOL, &w.fill_events);
+    let symbols = vec![SYMBOL; BATCH];
+    let (mut check_ns, mut events_ns) = (0u128, 0u128);
+    for (cmds, events) in w.batches.iter().zip(&w.events) {
+        let n = cmds.len() / COMMAND_SIZE;
+        let t0 = Instant::now();
+        let _ = black_box(risk.check_batch(&symbols[..n], cmds, &mut verdicts));
+        let t1 = Instant::now();
+        let _ = black_box(risk.on_events(SYMBOL, events));
+        let t2 = Instant::now();
+        check_ns += (t1 - t0).as_nanos();
+        events_ns += (t2 - t1).as_nanos();
+    }
+    (check_ns, events_ns, risk.digest())
+}
+
+fn main() {
+    let once = std::env::args().any(|a| a == "--once");
+    let commands: usize = std::env::var("RISK_BENCH_COMMANDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if once { 200_000 } else { 1_000_000 });
+    let repeat: usize = std::env::var("RISK_BENCH_REPEAT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let w = prepare(commands);
+    if once {
+        let (_, _, digest) = pass(&w);
+        println!("risk bench: one pass of {commands} commands, digest {digest:016x}");
+        return;
+    }
+    let mut best: Option<(u128, u128)> = None;
+    let mut digests = Vec::new();
+    for _ in 0..repeat.max(1) {
+        let (c, e, d) = pass(&w);
+        digests.push(d);
+        if best.is_none_or(|(bc, be)| c + e < bc + be) {
+            best = Some((c, e));
+        }
+    }
+    assert!(
+        digests.windows(2).all(|p| p[0] == p[1]),
+        "every pass ends in the same state"
+    );
+    let (c, e) = best.unwrap_or((0, 0));
+    let per = |ns: u128| ns as f64 / commands as f64;
+    println!(
+        "risk bench ({commands} commands, batches of {BATCH}, best of {repeat}): check {:.1} ns + on_events {:.1} ns = {:.1} ns per command ({:.2} M commands/s)",
+        per(c),
+        per(e),
+        per(c + e),
+        1e3 / per(c + e)
+    );
+    let path = std::env::var("RISK_BENCH_JSON").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/risk-bench.json").into()
+    });
+    let json = format!(
+        "{{\"commands\": {commands}, \"batch\": {BATCH}, \"repeat\": {repeat}, \"check_ns_per_command\": {:.2}, \"on_events_ns_per_command\": {:.2}, \"total_ns_per_command\": {:.2}, \"digest\": \"{:016x}\"}}\n",
+        per(c),
+        per(e),
+        per(c + e),
+        digests.first().copied().unwrap_or(0)
+    );
+    if let Err(err) = std::fs::write(&path, json) {
+        eprintln!("could not write {path}: {err}");
+    } else {
+        println!("wrote {path}");
+    }
+}
