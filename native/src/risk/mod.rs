@@ -215,6 +215,12 @@ impl RiskEngine {
 
     /// Set a live order's price and open quantity; an order left with nothing is removed.
     fn update_order(&mut self, h: u32, price: i64, open: i64) {
+        self.resize_order(h, price, open, 0, 0);
+    }
+
+    /// `update_order`, releasing in the same change of usage a reservation of `held_qty` and
+    /// `held_notional` made for this order (an amend's, on its `Replaced`).
+    fn resize_order(&mut self, h: u32, price: i64, open: i64, held_qty: i64, held_notional: i128) {
         let Some(o) = self.orders.get_mut(h) else {
             return;
         };
@@ -222,8 +228,10 @@ impl RiskEngine {
         o.price = price;
         o.open = open.max(0);
         let (a, held, side, qty, notional) = (o.acct, o.holding, o.side, o.open, o.notional());
-        if qty != old_qty || notional != old_notional {
-            self.usage(a, held, side, qty - old_qty, notional - old_notional, 0);
+        let dq = (qty - old_qty).saturating_sub(held_qty);
+        let dn = (notional - old_notional).saturating_sub(held_notional);
+        if dq != 0 || dn != 0 {
+            self.usage(a, held, side, dq, dn, 0);
         }
         if qty == 0 {
             self.remove_order(h);

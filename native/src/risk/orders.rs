@@ -45,8 +45,11 @@ impl LiveOrder {
 pub(crate) enum Pending {
     /// A new order (slab handle), and the trading day its client id was recorded in.
     New { handle: u32, day: u32 },
-    /// An amend's reservation of the quantity and notional it may add (each >= 0).
+    /// An amend's reservation of the quantity and notional it may add (each >= 0), and the
+    /// slab handle of the order it targets: a hint that spares the book's answer a lookup by
+    /// id (checked against the slot before use; `u32::MAX` after a restore).
     Amend {
+        order: u32,
         acct: u32,
         holding: u32,
         side: Side,
@@ -93,6 +96,16 @@ impl Orders {
 
     pub fn get_mut(&mut self, h: u32) -> Option<&mut LiveOrder> {
         self.slots.get_mut(h as usize).and_then(Option::as_mut)
+    }
+
+    /// `find_id(sym, order_id)`, trying slab handle `hint` first: a live order with id
+    /// `order_id` in `sym` at `hint` is the one the index holds (ids are unique per symbol).
+    #[inline]
+    pub fn find_id_hinted(&self, hint: u32, sym: u32, order_id: u64) -> Option<u32> {
+        match self.get(hint) {
+            Some(o) if order_id != 0 && o.order_id == order_id && o.sym == sym => Some(hint),
+            _ => self.find_id(sym, order_id),
+        }
     }
 
     #[inline]
@@ -242,6 +255,7 @@ mod tests {
 
     fn amend(qty: i64) -> Pending {
         Pending::Amend {
+            order: 0,
             acct: 0,
             holding: 0,
             side: crate::types::Side::Buy,

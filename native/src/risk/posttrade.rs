@@ -91,6 +91,7 @@ impl RiskEngine {
                 side,
                 qty,
                 notional,
+                ..
             } => {
                 self.usage(acct, holding, side, -qty, -notional, 0);
             }
@@ -183,17 +184,57 @@ impl RiskEngine {
     }
 
     fn replaced(&mut self, si: u32, e: &Event) {
-        match self.orders.pending.remove(e.seq) {
-            Some(p @ Pending::Amend { .. }) => self.release(p),
+        let reservation = match self.orders.pending.remove(e.seq) {
+            Some(Pending::Amend {
+                order,
+                acct,
+                holding,
+                side,
+                qty,
+                notional,
+            }) => Some((order, acct, holding, side, qty, notional)),
             Some(p) => {
                 self.orders.pending.insert(e.seq, p);
+                None
             }
-            None => {}
-        }
-        if let Some(h) = self.orders.find_id(si, e.order_id) {
-            let old = self.orders.get(h).map_or(0, |o| o.price);
-            let price = if e.price > 0 { e.price } else { old };
-            self.update_order(h, price, e.leaves);
+            None => None,
+        };
+        let hint = reservation.map_or(u32::MAX, |r| r.0);
+        let target = self.orders.find_id_hinted(hint, si, e.order_id);
+        let Some((h, o)) = target.and_then(|h| Some((h, *self.orders.get(h)?))) else {
+            if let Some((order, acct, holding, side, qty, notional)) = reservation {
+                self.release(Pending::Amend {
+                    order,
+                    acct,
+                    holding,
+                    side,
+                    qty,
+                    notional,
+                });
+            }
+            return;
+        };
+        let price = if e.price > 0 { e.price } else { o.price };
+        match reservation {
+            // The usual case: the reservation was made for this order. Its release and the
+            // order's new size are one change of usage.
+            Some((_, acct, holding, side, qty, notional))
+                if (acct, holding, side) == (o.acct, o.holding, o.side) =>
+            {
+                self.resize_order(h, price, e.leaves, qty, notional);
+            }
+            Some((order, acct, holding, side, qty, notional)) => {
+                self.release(Pending::Amend {
+                    order,
+                    acct,
+                    holding,
+                    side,
+                    qty,
+                    notional,
+                });
+                self.update_order(h, price, e.leaves);
+            }
+            None => self.update_order(h, price, e.leaves),
         }
     }
 }

@@ -140,20 +140,37 @@ impl RiskEngine {
         // Last: a client id used today or still live, an order id still live. (Leaving these
         // to the book's 3004/3005 is not safe: an earlier command of the same batch may free the
         // id, and the book would then accept an order risk never reserved.)
-        if cmd.client_id != 0 {
-            let live = ai.is_some_and(|a| self.orders.find_client(si, a, cmd.client_id).is_some());
-            if live || ai.is_some_and(|a| self.client_ids.contains(&(a, cmd.client_id))) {
-                return Err(RiskReject::DuplicateClientId);
+        // The day's set is probed by inserting (one lookup instead of two); the insert is
+        // undone below if the order is rejected after all. A new account has used no id.
+        let recorded = match ai {
+            Some(a) if cmd.client_id != 0 => {
+                if !self.client_ids.insert((a, cmd.client_id)) {
+                    return Err(RiskReject::DuplicateClientId);
+                }
+                true
             }
-        }
-        if cmd.order_id != 0 && self.orders.find_id(si, cmd.order_id).is_some() {
-            return Err(RiskReject::OrderIdInUse);
+            _ => false,
+        };
+        let live_client = cmd.client_id != 0
+            && ai.is_some_and(|a| self.orders.find_client(si, a, cmd.client_id).is_some());
+        let refused = if live_client {
+            Some(RiskReject::DuplicateClientId)
+        } else if cmd.order_id != 0 && self.orders.find_id(si, cmd.order_id).is_some() {
+            Some(RiskReject::OrderIdInUse)
+        } else {
+            None
+        };
+        if let Some(code) = refused {
+            if let (true, Some(a)) = (recorded, ai) {
+                self.client_ids.remove(&(a, cmd.client_id));
+            }
+            return Err(code);
         }
         let a = match ai {
             Some(a) => a,
             None => self.account_index(cmd.account),
         };
-        if cmd.client_id != 0 {
+        if cmd.client_id != 0 && !recorded {
             self.client_ids.insert((a, cmd.client_id));
         }
         // Passed: commit.
@@ -205,7 +222,7 @@ impl RiskEngine {
             };
             self.orders.find_client(si, a, cmd.client_id)
         };
-        let Some(o) = target.and_then(|h| self.orders.get(h)).copied() else {
+        let Some((handle, o)) = target.and_then(|h| Some((h, *self.orders.get(h)?))) else {
             return self.unknown_amend_target(si, cmd);
         };
         let a = o.acct;
@@ -265,6 +282,7 @@ impl RiskEngine {
             // nothing needs no reservation).
             self.usage(a, o.holding, d.side, d.qty, d.notional, 0);
             let reservation = Pending::Amend {
+                order: handle,
                 acct: a,
                 holding: o.holding,
                 side: d.side,

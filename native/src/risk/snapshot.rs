@@ -133,6 +133,7 @@ impl RiskEngine {
                     side,
                     qty,
                     notional,
+                    ..
                 } => {
                     let sym = self
                         .holdings
@@ -310,6 +311,7 @@ impl RiskEngine {
             let holding = e.holding_index(a, si);
             e.usage(a, holding, side, qty, notional, 0);
             let p = Pending::Amend {
+                order: u32::MAX,
                 acct: a,
                 holding,
                 side,
