@@ -13,6 +13,8 @@ import dataclasses
 import resource
 import signal
 import struct
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from hypothesis import strategies as st
 
 from actors.base import State
 from actors.items import Reports
+from actors.lane import Lane
 from engine._native import JournalCorrupt, JournalReader
 from engine.book import COMMAND_SIZE, CmdKind
 from engine.config import AccountConfig, BatchConfig, ClockConfig, Config, SymbolConfig, load
@@ -256,3 +259,23 @@ def test_a_held_book_keeps_only_its_own_reads_out_of_the_lane(tmp_path: Path) ->
         await stop_engine(eng, watched)
 
     asyncio.run(go())
+
+
+def test_a_lane_may_be_freed_on_another_thread(tmp_path: Path) -> None:
+    """Python frees an object on whichever thread drops its last reference or runs the garbage
+    collection that finds it (the daemon has other threads: the sinks' converter, chDB's), so
+    the native lane must not be tied to the thread that made it (it holds only references to
+    the actors' native objects)."""
+    eng = Engine(config(tmp_path, lane=True))
+    box = [Lane(eng.risk, eng.books, eng.persistence, eng.publishing, KIND_COMMANDS)]
+    unraisable: list[Any] = []
+    hook = sys.unraisablehook
+    sys.unraisablehook = unraisable.append
+    try:
+        freer = threading.Thread(target=box.clear)
+        freer.start()
+        freer.join()
+    finally:
+        sys.unraisablehook = hook
+    assert box == []
+    assert [u.exc_value for u in unraisable] == []

@@ -35,7 +35,7 @@ type LaneOut<'py> = (
     Option<Bound<'py, PyBytes>>,
 );
 
-#[pyclass(name = "Lane", module = "engine._native", unsendable)]
+#[pyclass(name = "Lane", module = "engine._native")]
 pub(crate) struct PyLane {
     sequencer: Py<PySequencer>,
     risk: Option<Py<PyRiskEngine>>,
