@@ -134,7 +134,10 @@ fn orders(views: Vec<OrderView>) -> Vec<PyOrderInfo> {
 
 /// The bytes of `obj`: borrowed when it is `bytes` (immutable), else copied into `scratch`,
 /// because a bytearray or memoryview may be written by another thread once the GIL is released.
-fn input_bytes<'a>(obj: &'a Bound<'_, PyAny>, scratch: &'a mut Vec<u8>) -> PyResult<&'a [u8]> {
+pub(crate) fn input_bytes<'a>(
+    obj: &'a Bound<'_, PyAny>,
+    scratch: &'a mut Vec<u8>,
+) -> PyResult<&'a [u8]> {
     if let Ok(b) = obj.downcast::<PyBytes>() {
         return Ok(b.as_bytes());
     }

@@ -7,11 +7,11 @@
 //! `None` means "no limit". Views are plain dicts (for `cift-engine risk show`). Bad arguments
 //! are `ValueError`; a rejected command is a verdict code, not an exception.
 
-use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use super::input_bytes;
 use crate::risk::{
     calculate_position_stats, calculate_sharpe, risk_reject_text, AccountLimits, AccountView, Band,
     OrderRiskView, PositionView, RateLimit, RiskEngine, RiskError, RiskReject, SymbolRisk,
@@ -25,19 +25,6 @@ const GIL_RELEASE_MIN: usize = 32;
 
 fn value_error(e: RiskError) -> PyErr {
     PyValueError::new_err(e.to_string())
-}
-
-/// The bytes of `obj`: borrowed when it is `bytes` (immutable), else copied into `scratch`,
-/// because a bytearray or memoryview may be written by another thread once the GIL is released.
-fn input_bytes<'a>(obj: &'a Bound<'_, PyAny>, scratch: &'a mut Vec<u8>) -> PyResult<&'a [u8]> {
-    if let Ok(b) = obj.downcast::<PyBytes>() {
-        return Ok(b.as_bytes());
-    }
-    let buf = PyBuffer::<u8>::get(obj)?;
-    scratch.clear();
-    scratch.resize(buf.len_bytes(), 0);
-    buf.copy_to_slice(obj.py(), scratch)?;
-    Ok(scratch)
 }
 
 fn band(ticks: Option<i64>, bps: Option<i64>, what: &str) -> PyResult<Band> {
