@@ -198,6 +198,7 @@ class Sink(Lifecycle):
                 self.committed.update(target)  # the lost acknowledgement: it did commit
                 self._pending = None
             if db == self.committed:
+                await self.backend.end_of_day(self._checkpoint_floor())
                 return  # exactly where we left it: retry the pending flush, if any
             log.warning("%s: the database is not where this sink left it; reloading", self.name)
         live = await self.backend.open_orders([c.symbol for c in state.checkpoints])
@@ -207,6 +208,7 @@ class Sink(Lifecycle):
         self._loaded = True
         self._gap = self.source is not None
         self._update_lag()
+        await self.backend.end_of_day(self._checkpoint_floor())  # days closed before a crash
 
     async def _step(self) -> bool:
         """Convert what the inbox holds; write when enough waits. False once drained."""
@@ -270,6 +272,15 @@ class Sink(Lifecycle):
         self._gap = False
         self._fruitless = self._behind()
 
+    def _checkpoint_floor(self) -> int:
+        """The engine time every symbol's committed checkpoint is at or past (0 while some
+        symbol — configured, converted or seen in a batch — has none): no fill at an earlier
+        engine time can still arrive, so the UTC days before its day are closed."""
+        symbols = set(self._all_symbols()) | set(self._seen)
+        if not symbols:
+            return 0
+        return min(self.committed.get(s, (0, 0))[1] for s in symbols)
+
     def _behind(self) -> bool:
         return any(self.converter.last_seq(s) < seen for s, seen in self._seen.items())
 
@@ -295,6 +306,9 @@ class Sink(Lifecycle):
             "%s: wrote %d rows; applied through seq %d",
             self.name, flush.total_rows, self.applied()[0],
         )  # fmt: skip
+        # rows, checkpoints, THEN the end-of-day equity of the days they close (a crash in
+        # between: recomputed on start, after `load`)
+        await self.backend.end_of_day(self._checkpoint_floor())
 
     # -- lag -----------------------------------------------------------------------------------
 
