@@ -374,8 +374,8 @@ class ClickHouseBackend:
         days = [int(d) for (d,) in self.client.query(
             eq.trading_days_sql(first, closed)).result_rows] if closed >= first else []  # fmt: skip
         if days:
-            closes = {(str(s), int(d)): int(p)
-                      for s, d, p in self.client.query(eq.closes_sql(days[-1])).result_rows}  # fmt: skip
+            rows = self.client.query(eq.closes_sql(days[-1])).result_rows
+            closes = {(str(s), int(d)): int(p) for s, d, p in rows}
             for day in days:  # in order, one INSERT (one block) a day
                 self.client.command(eq.day_sql(day, eq.marks_at(closes, day)))
             log.info(

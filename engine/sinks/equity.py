@@ -3,7 +3,7 @@ end of each closed UTC day, written once by the sink so that `performance` reads
 instead of valuing every (account, symbol, day) cell of `fills_daily` at every report.
 
 Equity at the end of day D = Σ over the account's `fills_daily` rows of days <= D of (cash
-change + position change × the symbol's mark at D), the mark being the close of the symbol's
+change + position change x the symbol's mark at D), the mark being the close of the symbol's
 latest trading day <= D (`argMaxMerge(close)` of `trades_1h`, as `reports._closes` /
 `reports._marks`). The mark is one number per symbol for a given D, so the sum is linear in
 the rows: one GROUP BY account over the rows of days <= D, exact in Int128.

@@ -352,7 +352,7 @@ async def _equity_closed(
     )
     o_acct: Any = np.zeros(0, np.uint64)
     o_value: Any = np.zeros(0, np.int64)
-    if open_days:  # Σ (cash + position × mark) over the fills of days <= the open day
+    if open_days:  # Σ (cash + position x mark) over the fills of days <= the open day
         names = sorted({s for s, _ in closes})
         marks = [row[-1] for row in _marks(names, closes, days)]
         listed = "[" + ", ".join(_string(s) for s in names) + "]"
@@ -368,18 +368,15 @@ async def _equity_closed(
                 f" UNION ALL SELECT account, -({v}) AS v, -toInt64(fills) AS n FROM fills_daily"
                 f" WHERE day >= {end} AND {mine}"
             )
-        o_acct, o_value, _ = await _columns(
-            db, 3, f"SELECT account, sum(v), sum(n) AS k FROM ({sql}) GROUP BY account"
-            " HAVING k > 0"
-        )
+        sql = f"SELECT account, sum(v), sum(n) AS k FROM ({sql}) GROUP BY account HAVING k > 0"
+        o_acct, o_value, _ = await _columns(db, 3, sql)
     acct, o_acct = acct.astype(np.uint64), o_acct.astype(np.uint64)
     accounts = np.union1d(acct, o_acct)
     if not len(accounts):
         return [], []
-    small = all(
-        c.dtype != object and (not len(c) or int(np.abs(c).max()) < 2**62)
-        for c in (value, o_value)
-    )  # int64 when every equity (and so every day's change) fits
+    # int64 when every equity (and so every day's change) fits
+    small = all(c.dtype != object and (not len(c) or int(np.abs(c).max()) < 2**62)
+                for c in (value, o_value))  # fmt: skip
     equity = np.zeros((len(accounts), len(days)), dtype=np.int64 if small else object)
     # rows of parts not merged yet may repeat a key: with the same value (a pure function)
     equity[np.searchsorted(accounts, acct), np.searchsorted(days, day)] = value
