@@ -347,7 +347,7 @@ def test_report_cli_prints_json_csv_and_a_table(pg_dsn: str, capsys: Any) -> Non
 
 def test_db_migrate_cli_is_idempotent(ch_dsn: str, capsys: Any) -> None:  # noqa: F811
     assert main(["db", "migrate", "--clickhouse", ch_dsn]) == 0
-    assert capsys.readouterr().out == "clickhouse: applied [1, 2, 3]\n"
+    assert capsys.readouterr().out == "clickhouse: applied [1, 2, 3, 4]\n"
     assert main(["db", "migrate", "--clickhouse", ch_dsn]) == 0
     assert capsys.readouterr().out == "clickhouse: up to date\n"
 
