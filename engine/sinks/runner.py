@@ -274,9 +274,11 @@ class Sink(Lifecycle):
 
     def _checkpoint_floor(self) -> int:
         """The engine time every symbol's committed checkpoint is at or past (0 while some
-        symbol — configured, converted or seen in a batch — has none): no fill at an earlier
-        engine time can still arrive, so the UTC days before its day are closed."""
-        symbols = set(self._all_symbols()) | set(self._seen)
+        symbol has none): no fill at an earlier engine time can still arrive, so the UTC days
+        before its day are closed. The symbols: the configured ones (the engine's books; a
+        symbol dropped from the configuration keeps its old checkpoint and would hold every
+        day open) or, without a list, every symbol with a checkpoint; and any seen in a batch."""
+        symbols = set(self.symbols or self.converter.symbols()) | set(self._seen)
         if not symbols:
             return 0
         return min(self.committed.get(s, (0, 0))[1] for s in symbols)
