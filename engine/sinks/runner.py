@@ -198,7 +198,7 @@ class Sink(Lifecycle):
                 self.committed.update(target)  # the lost acknowledgement: it did commit
                 self._pending = None
             if db == self.committed:
-                await self.backend.end_of_day(self._checkpoint_floor())
+                await self._end_of_day()
                 return  # exactly where we left it: retry the pending flush, if any
             log.warning("%s: the database is not where this sink left it; reloading", self.name)
         live = await self.backend.open_orders([c.symbol for c in state.checkpoints])
@@ -208,7 +208,7 @@ class Sink(Lifecycle):
         self._loaded = True
         self._gap = self.source is not None
         self._update_lag()
-        await self.backend.end_of_day(self._checkpoint_floor())  # days closed before a crash
+        await self._end_of_day()  # days closed before a crash
 
     async def _step(self) -> bool:
         """Convert what the inbox holds; write when enough waits. False once drained."""
@@ -310,7 +310,18 @@ class Sink(Lifecycle):
         )  # fmt: skip
         # rows, checkpoints, THEN the end-of-day equity of the days they close (a crash in
         # between: recomputed on start, after `load`)
-        await self.backend.end_of_day(self._checkpoint_floor())
+        await self._end_of_day()
+
+    async def _end_of_day(self) -> None:
+        """The backend's end-of-day step for the days the committed checkpoints close. A
+        failure is logged and counted, never in the way of the rows: the days stay open in
+        the backend and the step runs again after the next write (or reconnect)."""
+        try:
+            await self.backend.end_of_day(self._checkpoint_floor())
+        except Exception as e:  # the database or its driver; the rows are committed already
+            self.metrics.errors.labels(self.backend.name).inc()
+            log.warning("%s: end of day: %s: %s (again after the next write)",
+                        self.name, type(e).__name__, e)  # fmt: skip
 
     # -- lag -----------------------------------------------------------------------------------
 
