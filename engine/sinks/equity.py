@@ -2,11 +2,14 @@
 end of each closed UTC day, written once by the sink so that `performance` reads ~60k rows
 instead of valuing every (account, symbol, day) cell of `fills_daily` at every report.
 
-Equity at the end of day D = Σ over the account's `fills_daily` rows of days <= D of (cash
-change + position change x the symbol's mark at D), the mark being the close of the symbol's
-latest trading day <= D (`argMaxMerge(close)` of `trades_1h`, as `reports._closes` /
+Equity at the end of day D = Σ over the account's fills of days <= D of (cash change +
+position change x the symbol's mark at D), the mark being the close of the symbol's latest
+trading day <= D (`argMaxMerge(close)` of `trades_1h`, as `reports._closes` /
 `reports._marks`). The mark is one number per symbol for a given D, so the sum is linear in
-the rows: one GROUP BY account over the rows of days <= D, exact in Int128.
+the rows: the all-time (account, symbol) sums of `fills_total` less the `fills_daily` rows of
+the days after D (normally the open day's only), one GROUP BY account, exact in Int128
+(`value_sql`; the report values its open day the same way). Migration 0004's backfill sums
+the other way (the `fills_daily` rows of days <= D); the tests check both agree.
 
 **Closed days.** D is closed when every symbol's checkpoint (engine time `ts` of its last
 applied command) is at or past the start of D + 1 (`closed_through`): the sequencer stamps
@@ -26,7 +29,15 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["DAY_NS", "closed_through", "closes_sql", "day_sql", "marks_at", "trading_days_sql"]
+__all__ = [
+    "DAY_NS",
+    "closed_through",
+    "closes_sql",
+    "day_sql",
+    "marks_at",
+    "trading_days_sql",
+    "value_sql",
+]
 
 DAY_NS: Final = 86_400 * 10**9
 
@@ -66,17 +77,36 @@ def _quote(s: str) -> str:
     return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def day_sql(day: int, marks: dict[str, int]) -> str:
-    """The INSERT of day `day`'s `equity_daily` rows, given the symbols' marks at that day."""
+def value_sql(marks: dict[str, int], since_day: int | None, where: str = "1 = 1") -> str:
+    """(account, equity, fills) of every account with a fill before day `since_day` (None: with
+    any fill), its fills before that day valued at `marks`: Σ (cash + position x mark) over the
+    all-time (account, symbol) sums of `fills_total` (~32k rows) less the `fills_daily` rows of
+    days >= `since_day` (normally one day's). Symbols without a mark count 0: their fills are
+    all on the days subtracted. Exact (Int128); `where`: a condition on `account`."""
     names = sorted(marks)
     listed = "[" + ", ".join(_quote(s) for s in names) + "]"
-    prices = "[" + ", ".join(str(marks[s]) for s in names) + "]"
-    mark = f"toInt128(transform(symbol, {listed}, CAST({prices} AS Array(Int64)), toInt64(0)))"
-    if not names:
-        mark = "toInt128(0)"
+    prices = "CAST([" + ", ".join(str(marks[s]) for s in names) + "] AS Array(Int64))"
+    mark = f"toInt128(transform(symbol, {listed}, {prices}, toInt64(0)))" if names else "0"
+    v = (
+        "toInt128(sell_notional) - toInt128(buy_notional)"
+        f" + (toInt128(buy_qty) - toInt128(sell_qty)) * {mark}"
+    )
+    sql = f"SELECT account, {v} AS v, toInt64(fills) AS n FROM fills_total WHERE {where}"
+    if since_day is not None:
+        sql += (
+            f" UNION ALL SELECT account, -({v}) AS v, -toInt64(fills) AS n FROM fills_daily"
+            f" WHERE day >= {since_day} AND {where}"
+        )
+    return f"SELECT account, sum(v) AS equity, sum(n) AS k FROM ({sql}) GROUP BY account" + (
+        " HAVING k > 0"
+    )
+
+
+def day_sql(day: int, marks: dict[str, int]) -> str:
+    """The INSERT of day `day`'s `equity_daily` rows, given the symbols' marks at that day:
+    `value_sql` of the fills before day + 1 (its cost: `fills_total` and the rows of the days
+    after `day`, normally only the open day's — not the whole history)."""
     return (
         "INSERT INTO equity_daily (account, day, equity)"
-        f" SELECT account, toUInt32({day}), sum(toInt128(sell_notional) - toInt128(buy_notional)"
-        f" + (toInt128(buy_qty) - toInt128(sell_qty)) * {mark})"
-        f" FROM fills_daily WHERE day <= {day} GROUP BY account"
+        f" SELECT account, toUInt32({day}), equity FROM ({value_sql(marks, day + 1)})"
     )

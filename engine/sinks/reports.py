@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.sinks import equity as eq
 from engine.sinks import exact as x
 from engine.sinks.backend import Backend
 from engine.sinks.exact import ints
@@ -354,22 +355,8 @@ async def _equity_closed(
     o_value: Any = np.zeros(0, np.int64)
     if open_days:  # Σ (cash + position x mark) over the fills of days <= the open day
         names = sorted({s for s, _ in closes})
-        marks = [row[-1] for row in _marks(names, closes, days)]
-        listed = "[" + ", ".join(_string(s) for s in names) + "]"
-        prices = "CAST([" + ", ".join(str(m) for m in marks) + "] AS Array(Int64))"
-        v = (
-            "toInt128(sell_notional) - toInt128(buy_notional) + (toInt128(buy_qty)"
-            f" - toInt128(sell_qty)) * toInt128(transform(symbol, {listed}, {prices},"
-            " toInt64(0)))"
-        )
-        sql = f"SELECT account, {v} AS v, toInt64(fills) AS n FROM fills_total WHERE {mine}"
-        if end is not None:  # less the days after the range (their symbols may lack marks)
-            sql += (
-                f" UNION ALL SELECT account, -({v}) AS v, -toInt64(fills) AS n FROM fills_daily"
-                f" WHERE day >= {end} AND {mine}"
-            )
-        sql = f"SELECT account, sum(v), sum(n) AS k FROM ({sql}) GROUP BY account HAVING k > 0"
-        o_acct, o_value, _ = await _columns(db, 3, sql)
+        marks = dict(zip(names, [row[-1] for row in _marks(names, closes, days)], strict=True))
+        o_acct, o_value, _ = await _columns(db, 3, eq.value_sql(marks, end, mine))
     acct, o_acct = acct.astype(np.uint64), o_acct.astype(np.uint64)
     accounts = np.union1d(acct, o_acct)
     if not len(accounts):
