@@ -376,8 +376,12 @@ class ClickHouseBackend:
         if days:
             rows = self.client.query(eq.closes_sql(days[-1])).result_rows
             closes = {(str(s), int(d)): int(p) for s, d, p in rows}
+            ((lo, hi),) = self.client.query(
+                "SELECT min(day), max(day) FROM fills_daily"
+            ).result_rows
             for day in days:  # in order, one INSERT (one block) a day
-                self.client.command(eq.day_sql(day, eq.marks_at(closes, day)))
+                forward = day - int(lo) < int(hi) - day  # fewer rows before the day than after
+                self.client.command(eq.day_sql(day, eq.marks_at(closes, day), forward=forward))
             log.info(
                 "equity_daily: %d closed day(s) %d..%d written in %.3f s",
                 len(days), days[0], days[-1], time.perf_counter() - start,

@@ -102,11 +102,24 @@ def value_sql(marks: dict[str, int], since_day: int | None, where: str = "1 = 1"
     )
 
 
-def day_sql(day: int, marks: dict[str, int]) -> str:
-    """The INSERT of day `day`'s `equity_daily` rows, given the symbols' marks at that day:
-    `value_sql` of the fills before day + 1 (its cost: `fills_total` and the rows of the days
-    after `day`, normally only the open day's — not the whole history)."""
+def day_sql(day: int, marks: dict[str, int], *, forward: bool = False) -> str:
+    """The INSERT of day `day`'s `equity_daily` rows, given the symbols' marks at that day.
+    Normally (`forward` False) `value_sql` of the fills before day + 1: `fills_total` less the
+    rows of the days after `day` — only the open day's when one day has just closed, whatever
+    the history. `forward`: the `fills_daily` rows of days <= `day` summed instead (cheaper
+    for the early days of a long catch-up, as the backfill does). The same values."""
+    if not forward:
+        return (
+            "INSERT INTO equity_daily (account, day, equity)"
+            f" SELECT account, toUInt32({day}), equity FROM ({value_sql(marks, day + 1)})"
+        )
+    names = sorted(marks)
+    listed = "[" + ", ".join(_quote(s) for s in names) + "]"
+    prices = "CAST([" + ", ".join(str(marks[s]) for s in names) + "] AS Array(Int64))"
+    mark = f"toInt128(transform(symbol, {listed}, {prices}, toInt64(0)))" if names else "0"
     return (
         "INSERT INTO equity_daily (account, day, equity)"
-        f" SELECT account, toUInt32({day}), equity FROM ({value_sql(marks, day + 1)})"
+        f" SELECT account, toUInt32({day}), sum(toInt128(sell_notional)"
+        f" - toInt128(buy_notional) + (toInt128(buy_qty) - toInt128(sell_qty)) * {mark})"
+        f" FROM fills_daily WHERE day <= {day} GROUP BY account"
     )
