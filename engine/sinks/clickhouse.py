@@ -386,7 +386,7 @@ class ClickHouseBackend:
                 "equity_daily: %d closed day(s) %d..%d written in %.3f s",
                 len(days), days[0], days[-1], time.perf_counter() - start,
             )  # fmt: skip
-        self._equity_day = max(closed, self._equity_day if self._equity_day is not None else -1)
+        self._equity_day = max(closed, first - 1)  # days before `first` are complete
         return len(days)
 
     async def end_of_day(self, checkpoint_ts: int) -> int:
