@@ -762,3 +762,35 @@ async def test_equity_daily_is_exact_beyond_int64(ch_dsn: str) -> None:  # noqa:
         [1, reports._day(d0 + 1), float(pnl2), pnl2 / capital, float(capital + pnl2)],
         [1, reports._day(d0 + 2), float(pnl3), pnl3 / capital, float(capital + pnl2 + pnl3)],
     ]
+
+
+async def test_no_day_closes_while_a_symbol_has_no_checkpoint(ch_dsn: str) -> None:  # noqa: F811
+    """A configured symbol without a checkpoint (its first batch not written yet) could still
+    bring a fill of any day: no day is closed, `equity_daily` stays empty and `performance`
+    values every day (the same figures). A closed day missing from `equity_daily` (a stale
+    table) is not trusted either."""
+    sink = Sink(backend_for(ch_dsn), symbols=[*(s for s, _, _ in SYMBOLS), "CCC"],
+                metrics=SinkMetrics())  # fmt: skip
+    sink.start()
+    for b in STREAM.batches:
+        assert sink.offer(b)
+    await sink.drain()
+    db = ClickHouseBackend(ch_dsn)
+    await db.connect()
+    try:
+        assert await equity_rows(db) == []
+        closes = await reports._closes(db, Filter())
+        days = sorted({d for _, d in closes})
+        assert await reports._equity_closed(db, Filter(), closes, days) is None
+        want = await reports.performance(db, closed_days=False)
+        assert (await reports.performance(db)).rows == want.rows
+        # the sink without CCC closes every day but the last; then a middle day goes missing
+        await db.end_of_day(await checkpoint_floor(db))
+        assert await equity_rows(db) == equity_want(STREAM.fills, days[-2])
+        assert await reports._equity_closed(db, Filter(), closes, days) is not None
+        await db.query(f"DELETE FROM equity_daily WHERE day = {days[1]}")
+        assert await reports._equity_closed(db, Filter(), closes, days) is None
+        assert (await reports.performance(db)).rows == want.rows
+    finally:
+        await db.close()
+        db.shutdown()
