@@ -21,7 +21,12 @@ What is measured (printed next to the figures):
   rows the sink's converter would write for them) generated directly as rows (16 symbols, 2000
   accounts, 30 days), inserted a symbol at a time in Native blocks (the
   materialized views fill the pre-aggregated tables as in production), then each report timed
-  (best of 3). No OPTIMIZE: the reports run on the parts as inserted. Reports returned as
+  (best of 3). Then, as the sink does after its rows, each symbol's checkpoint (its last
+  trade's seq and engine time) and the sink's end-of-day step (`end_of_day`: the equity of
+  every closed day, i.e. all but the last, into `equity_daily`), timed and printed, then the
+  last closed day alone again (what closing one day costs the sink); and the
+  backfill of migration 0004 run again over the same rows (timed; it must give the same rows).
+  No OPTIMIZE: the reports run on the parts as inserted. Reports returned as
   columns (`pnl`, `bars`) build their Python rows on first use: that is timed apart ("as
   Python rows +N ms", `rows_seconds`), what a caller wanting lists (the CLI's output) adds.
 """
@@ -48,9 +53,10 @@ from engine.sinks import ClickHouseBackend, PostgresBackend, ReplayBooks, Sink, 
 from engine.sinks import reports as rp
 from engine.sinks.backend import Backend
 from engine.sinks.clickhouse import native_block
+from engine.sinks.migrations import migrations, statements
 from engine.sinks.records import SinkBatch
 from engine.sinks.synth import T0_NS, synthetic_journal
-from engine.sinks.tables import TABLES
+from engine.sinks.tables import CHECKPOINT_COLUMNS, TABLES
 from engine.sinks.tail import ENTRY_DTYPE
 from perf._stats import write_json
 
@@ -258,16 +264,52 @@ def report_rows(n: int, seed: int = 1) -> Iterator[tuple[str, str, dict[str, Any
         yield "order_ends", f"S{s:02d}", ends, per
 
 
+async def close_days(db: ClickHouseBackend, last: dict[str, tuple[int, int]]) -> dict[str, Any]:
+    """What the sink does after the rows: the checkpoints, then the end-of-day equity of the
+    days they close (timed), then migration 0004's backfill over the same database (timed)."""
+    spec = tuple((n, "bytes" if n == "symbol" else k) for n, k in CHECKPOINT_COLUMNS)
+    names = sorted(last)
+    values = {"sink": "main", "symbol": [s.encode() for s in names],
+              "last_seq": [last[s][0] for s in names], "ts": [last[s][1] for s in names],
+              "state": [b"" for _ in names]}  # fmt: skip
+    await db._call(db.insert_native, "sink_checkpoints", native_block(spec, values, len(names)))
+    floor = min((ts for _, ts in last.values()), default=0)
+    t = time.perf_counter()
+    days = await db.end_of_day(floor)
+    sink_s = time.perf_counter() - t
+    db._equity_day = None  # as after a restart: the last day with rows is computed again
+    t = time.perf_counter()
+    one = await db.end_of_day(floor)
+    one_s = time.perf_counter() - t
+    assert one == 1
+    count = "SELECT count(), uniqExact(account, day) FROM equity_daily"
+    ((_, keys),) = await db.query(count)
+    (m,) = [m for m in migrations("clickhouse") if m.name == "equity_daily"]
+    t = time.perf_counter()
+    for stmt in statements(m.sql):
+        await db.query(stmt)
+    backfill_s = time.perf_counter() - t
+    ((rows_b, keys_b),) = await db.query(count)
+    if keys_b != keys:
+        raise AssertionError(f"backfill: {keys_b} (account, day) keys, the sink wrote {keys}")
+    return {"days": days, "rows": int(rows_b), "sink_seconds": sink_s,
+            "one_day_seconds": one_s, "backfill_seconds": backfill_s}  # fmt: skip
+
+
 async def report_timings(fills: int, tmp: Path) -> dict[str, Any]:
     db = ClickHouseBackend(f"chdb://{tmp / 'reports'}")
     await db.connect()
     try:
         await db.migrate()
         start = time.perf_counter()
+        last: dict[str, tuple[int, int]] = {}  # symbol -> its last trade's (seq, ts)
         for table, symbol, cols, n in report_rows(fills):  # materialized views fill the aggregates
+            if table == "trades" and n:
+                last[symbol] = (int(cols["seq"][-1]), int(cols["ts"][-1]))
             blob = native_block(TABLES[table], {"symbol": symbol, **cols}, n)
             await db._call(db.insert_native, table, blob)
         load_s = time.perf_counter() - start
+        end_of_day = await close_days(db, last)
         cases = {
             "pnl": lambda: rp.pnl(db, maker_fee_bps=-1, taker_fee_bps=2),
             "performance": lambda: rp.performance(db),
@@ -287,7 +329,8 @@ async def report_timings(fills: int, tmp: Path) -> dict[str, Any]:
                 r.rows  # noqa: B018 (the rows as Python lists: what the CLI formats)
                 rows_best = min(rows_best, time.perf_counter() - t)
             timings[name] = {"seconds": best, "rows": len(r), "rows_seconds": rows_best}
-        return {"fills": fills, "load_seconds": load_s, "reports": timings}
+        return {"fills": fills, "load_seconds": load_s, "end_of_day": end_of_day,
+                "reports": timings}  # fmt: skip
     finally:
         await db.close()
         db.shutdown()
@@ -369,6 +412,11 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     result["reports"] = rep
     print(f"reports on {rep['fills']:,} fills in ClickHouse (load {rep['load_seconds']:.1f} s), "
           f"best of 3, target {TARGET_REPORT_S * 1000:.0f} ms:")  # fmt: skip
+    e = rep["end_of_day"]
+    print(f"  end-of-day equity: the sink's step {e['sink_seconds'] * 1000:.0f} ms for"
+          f" {e['days']} closed days ({e['rows']} rows), the last day alone (what closing"
+          f" one day costs) {e['one_day_seconds'] * 1000:.0f} ms; migration 0004's backfill"
+          f" {e['backfill_seconds'] * 1000:.0f} ms")  # fmt: skip
     for name, t in rep["reports"].items():
         print(f"  {name:<20} {t['seconds'] * 1000:8.1f} ms  ({t['rows']} rows; as Python rows"
               f" +{t['rows_seconds'] * 1000:.1f} ms)")  # fmt: skip

@@ -347,7 +347,7 @@ def test_report_cli_prints_json_csv_and_a_table(pg_dsn: str, capsys: Any) -> Non
 
 def test_db_migrate_cli_is_idempotent(ch_dsn: str, capsys: Any) -> None:  # noqa: F811
     assert main(["db", "migrate", "--clickhouse", ch_dsn]) == 0
-    assert capsys.readouterr().out == "clickhouse: applied [1, 2, 3]\n"
+    assert capsys.readouterr().out == "clickhouse: applied [1, 2, 3, 4]\n"
     assert main(["db", "migrate", "--clickhouse", ch_dsn]) == 0
     assert capsys.readouterr().out == "clickhouse: up to date\n"
 
@@ -557,3 +557,240 @@ def test_the_summaries_of_all_accounts_at_once_equal_the_exact_per_account_ones(
         want = [[a, *reports._summary(p, capital, 252)] for a, p in rows]
         assert fast == want  # the same floats, not approximately
     assert reports._summaries([1], np.array([[2**60]]), 1, 252) is None  # beyond 2^52
+
+
+# -- end-of-day equity (ClickHouse `equity_daily`) ---------------------------------------------
+
+
+async def equity_rows(db: ClickHouseBackend) -> list[tuple[int, int, int]]:
+    """`equity_daily` as (account, day, equity), each key once (rows of parts not merged yet
+    repeat a key with the same value: checked)."""
+    rows = await db.query("SELECT account, day, groupUniqArray(equity) FROM equity_daily"
+                          " GROUP BY account, day ORDER BY account, day")  # fmt: skip
+    assert all(len(v) == 1 for _, _, v in rows)
+    return [(int(a), int(d), int(v[0])) for a, d, v in rows]
+
+
+def equity_want(fills: list[Fill], through: int) -> list[tuple[int, int, int]]:
+    """(account, day, equity) for every trading day <= `through` and every account with a fill
+    by then, from the raw fills."""
+    days = sorted({f.ts // DAY_NS for f in fills if f.ts // DAY_NS <= through})
+    out = []
+    for account in sorted({f.account for f in fills}):
+        mine = [f for f in fills if f.account == account]
+        for d in days:
+            upto = [f for f in mine if f.ts // DAY_NS <= d]
+            if not upto:
+                continue
+            cash = sum(f.price * f.qty * (-1 if f.buy else 1) for f in upto)
+            value = 0
+            for s in {f.symbol for f in upto}:
+                pos = sum(f.qty * (1 if f.buy else -1) for f in upto if f.symbol == s)
+                last = max((x for x in fills if x.symbol == s and x.ts // DAY_NS <= d),
+                           key=lambda x: x.trade_id)  # fmt: skip
+                value += pos * last.price
+            out.append((account, d, cash + value))
+    return out
+
+
+async def checkpoint_floor(db: ClickHouseBackend) -> int:
+    ((ts,),) = await db.query("SELECT min(ts) FROM sink_checkpoints FINAL")
+    return int(ts)
+
+
+async def test_performance_from_equity_daily_equals_the_old_path_and_the_fills(
+    ch_dsn: str,  # noqa: F811
+) -> None:
+    """The sink writes the end-of-day equity of every closed day (exactly the values computed
+    from the raw fills); `performance` reads it for the closed days and values only the open
+    day, with figures equal (==, not approximately) to valuing every day from `fills_daily`:
+    daily and summary, with account filters and ranges on whole days."""
+    await load(ch_dsn)
+    db = ClickHouseBackend(ch_dsn)
+    await db.connect()
+    try:
+        days = sorted({f.ts // DAY_NS for f in STREAM.fills})
+        closed = await checkpoint_floor(db) // DAY_NS - 1
+        assert days[-1] > closed >= days[-2]  # the last trading day is open, the others closed
+        assert await equity_rows(db) == equity_want(STREAM.fills, closed)
+        lo, hi = days[1], days[-1]
+        filters = [
+            Filter(), Filter(account=3), Filter(account=99),
+            Filter(from_ns=lo * DAY_NS, to_ns=(hi + 1) * DAY_NS),
+            Filter(account=5, from_ns=lo * DAY_NS), Filter(to_ns=(days[2] + 1) * DAY_NS),
+            Filter(from_ns=days[1] * DAY_NS, to_ns=days[3] * DAY_NS),
+            Filter(to_ns=(hi + 5) * DAY_NS),
+        ]  # fmt: skip
+        for f in filters:
+            closes = await reports._closes(db, Filter(to_ns=f.to_ns))
+            days_f = sorted({d for _, d in closes})
+            fast = await reports._equity_closed(db, f, closes, days_f)
+            assert fast is not None, f  # equity_daily answered
+            for daily in (False, True):
+                new = await reports.performance(db, f, capital=300_000, daily=daily)
+                old = await reports.performance(
+                    db, f, capital=300_000, daily=daily, closed_days=False
+                )
+                assert new.rows == old.rows, (f, daily)
+                assert new.rows or f.account == 99, f
+        # not answered by equity_daily: a symbol filter, a range off day boundaries
+        for f in (Filter(symbol="AAA"), Filter(to_ns=(hi + 1) * DAY_NS - 1)):
+            closes = await reports._closes(db, Filter(symbol=f.symbol, to_ns=f.to_ns))
+            days_f = sorted({d for _, d in closes})
+            assert await reports._equity_closed(db, f, closes, days_f) is None, f
+    finally:
+        await db.close()
+        db.shutdown()
+
+
+async def test_equity_daily_over_several_flushes_and_a_restart_after_the_checkpoint(
+    ch_dsn: str,  # noqa: F811
+) -> None:
+    """Days close as the checkpoints cross midnight, over several sink runs and flushes; a
+    sink that stopped between its checkpoint and the equity insert (simulated: the last day's
+    rows deleted) writes them on restart, exactly."""
+    names = [s for s, _, _ in SYMBOLS]
+    books, size = ReplayBooks(SYMBOLS), ENTRY_DTYPE.itemsize
+    batches = [b for i in range(0, len(ENTRIES), 100 * size)  # 100 commands a batch
+               for b in books.apply(ENTRIES[i : i + 100 * size])]  # fmt: skip
+    db = ClickHouseBackend(ch_dsn)
+    seen_closed = []
+    for lo, hi in ((0, len(batches) // 3), (len(batches) // 3, 2 * len(batches) // 3),
+                   (2 * len(batches) // 3, len(batches))):  # fmt: skip
+        sink = Sink(backend_for(ch_dsn), symbols=names, metrics=SinkMetrics(), flush_rows=500)
+        sink.start()
+        for b in batches[lo:hi]:
+            assert sink.offer(b)
+        await sink.drain()
+        await sink.stop()
+        await db.connect()
+        closed = await checkpoint_floor(db) // DAY_NS - 1
+        seen_closed.append(closed)
+        assert await equity_rows(db) == equity_want(STREAM.fills, closed)
+        await db.close()
+    assert len(set(seen_closed)) == 3  # each run closed new days
+    await db.connect()
+    try:
+        whole = await equity_rows(db)
+        last = max(d for _, d, _ in whole)
+        await db.query(f"DELETE FROM equity_daily WHERE day = {last}")
+        assert max(d for _, d, _ in await equity_rows(db)) < last
+    finally:
+        await db.close()
+        db.shutdown()
+    sink = Sink(backend_for(ch_dsn), symbols=names, metrics=SinkMetrics())
+    sink.start()
+    await sink.drain()  # nothing new: the start alone recomputes the missing day
+    await sink.stop()
+    db = ClickHouseBackend(ch_dsn)
+    await db.connect()
+    try:
+        assert await equity_rows(db) == whole
+    finally:
+        await db.close()
+        db.shutdown()
+
+
+async def test_the_equity_daily_backfill_equals_what_the_sink_wrote(ch_dsn: str) -> None:  # noqa: F811
+    """Migration 0004 computes `equity_daily` for the closed days of a database written before
+    it existed: the rows the sink writes; run again, the same."""
+    await load(ch_dsn)
+    db = ClickHouseBackend(ch_dsn)
+    await db.connect()
+    try:
+        written = await equity_rows(db)
+        assert written
+        (m,) = [m for m in migrations("clickhouse") if m.name == "equity_daily"]
+        for _ in range(2):
+            for stmt in statements(m.sql):
+                await db.query(stmt)
+            assert await equity_rows(db) == written
+    finally:
+        await db.close()
+        db.shutdown()
+
+
+async def test_equity_daily_is_exact_beyond_int64(ch_dsn: str) -> None:  # noqa: F811
+    """Equity beyond 2^63 (Int128 in the table, Python ints in the report): the sink's
+    end-of-day step and the report through `equity_daily` give the exact figures."""
+    from engine.sinks.clickhouse import native_block
+    from engine.sinks.tables import CHECKPOINT_COLUMNS, TABLES
+
+    db = ClickHouseBackend(ch_dsn)
+    await db.connect()
+    try:
+        await db.migrate()
+        day0 = T0_NS - T0_NS % DAY_NS
+        p1, p2, p3, q = 4 * 10**12, 5 * 10**12, 7 * 10**12, 3 * 10**6  # q * p = 1.2e19 > 2^63
+        z = [0, 0, 0]
+        trades = {
+            "trade_id": [1, 2, 3], "seq": [1, 2, 3],
+            "ts": [day0 + 1, day0 + DAY_NS + 1, day0 + 2 * DAY_NS + 1],
+            "price": [p1, p2, p3], "qty": [q, 1, 1], "maker_side": [1, 1, 1],
+            "maker_order_id": [1, 3, 5], "maker_account": [1, 1, 1], "maker_client_id": z,
+            "maker_leaves": z, "taker_order_id": [2, 4, 6], "taker_account": [2, 2, 2],
+            "taker_client_id": z, "taker_leaves": z,
+        }  # fmt: skip
+        await db._call(db.insert_native, "trades",
+                       native_block(TABLES["trades"], {"symbol": "AAA", **trades}, 3))  # fmt: skip
+        spec = tuple((n, "bytes" if n == "symbol" else k) for n, k in CHECKPOINT_COLUMNS)
+        ck = {"sink": "main", "symbol": [b"AAA"], "last_seq": [3], "ts": [day0 + 2 * DAY_NS + 1],
+              "state": [b""]}  # fmt: skip
+        await db._call(db.insert_native, "sink_checkpoints", native_block(spec, ck, 1))
+        assert await db.end_of_day(day0 + 2 * DAY_NS + 1) == 2  # days 0 and 1 closed
+        d0 = day0 // DAY_NS
+        # account 1 bought q at p1 (day 0), then 1 at p2 (day 1); account 2 the other side
+        e1 = [q * p1 - q * p1, (q + 1) * p2 - q * p1 - p2]
+        assert await equity_rows(db) == [(1, d0, e1[0]), (1, d0 + 1, e1[1]),
+                                         (2, d0, -e1[0]), (2, d0 + 1, -e1[1])]  # fmt: skip
+        capital = 10**18
+        closes = await reports._closes(db, Filter())
+        days = sorted({d for _, d in closes})
+        fast = await reports._equity_closed(db, Filter(), closes, days)
+        assert fast is not None and fast[1].dtype == object  # the exact ints
+        for daily in (False, True):
+            new = await reports.performance(db, capital=capital, daily=daily)
+            old = await reports.performance(db, capital=capital, daily=daily, closed_days=False)
+            assert new.rows == old.rows
+        got = await reports.performance(db, capital=capital, daily=True)
+    finally:
+        await db.close()
+        db.shutdown()
+    pnl2, pnl3 = q * (p2 - p1), (q + 2) * p3 - q * p1 - p2 - p3 - e1[1]
+    assert got.rows[:3] == [
+        [1, reports._day(d0), 0.0, 0.0, float(capital)],
+        [1, reports._day(d0 + 1), float(pnl2), pnl2 / capital, float(capital + pnl2)],
+        [1, reports._day(d0 + 2), float(pnl3), pnl3 / capital, float(capital + pnl2 + pnl3)],
+    ]
+
+
+async def test_no_day_closes_while_a_symbol_has_no_checkpoint(ch_dsn: str) -> None:  # noqa: F811
+    """A configured symbol without a checkpoint (its first batch not written yet) could still
+    bring a fill of any day: no day is closed, `equity_daily` stays empty and `performance`
+    values every day (the same figures). A closed day missing from `equity_daily` (a stale
+    table) is not trusted either."""
+    sink = Sink(backend_for(ch_dsn), symbols=[*(s for s, _, _ in SYMBOLS), "CCC"],
+                metrics=SinkMetrics())  # fmt: skip
+    sink.start()
+    for b in STREAM.batches:
+        assert sink.offer(b)
+    await sink.drain()
+    db = ClickHouseBackend(ch_dsn)
+    await db.connect()
+    try:
+        assert await equity_rows(db) == []
+        closes = await reports._closes(db, Filter())
+        days = sorted({d for _, d in closes})
+        assert await reports._equity_closed(db, Filter(), closes, days) is None
+        want = await reports.performance(db, closed_days=False)
+        assert (await reports.performance(db)).rows == want.rows
+        # the sink without CCC closes every day but the last; then a middle day goes missing
+        await db.end_of_day(await checkpoint_floor(db))
+        assert await equity_rows(db) == equity_want(STREAM.fills, days[-2])
+        assert await reports._equity_closed(db, Filter(), closes, days) is not None
+        await db.query(f"DELETE FROM equity_daily WHERE day = {days[1]}")
+        assert await reports._equity_closed(db, Filter(), closes, days) is None
+        assert (await reports.performance(db)).rows == want.rows
+    finally:
+        await db.close()
+        db.shutdown()

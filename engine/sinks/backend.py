@@ -46,6 +46,12 @@ class Backend(Protocol):
     async def write(self, sink: str, flush: Flush) -> None:
         """Write one flush; the rows and checkpoints all land or (after `load`) none do."""
 
+    async def end_of_day(self, checkpoint_ts: int) -> int:
+        """After a write (and on start, after `load`): every symbol's checkpoint is at or past
+        engine time `checkpoint_ts`, so the UTC days before its day are closed. ClickHouse
+        writes their end-of-day equity (`equity.py`); PostgreSQL does nothing. Returns the
+        number of days written."""
+
     async def query(self, sql: str) -> list[tuple[Any, ...]]:
         """Rows of a read-only query (the reports)."""
 

@@ -16,7 +16,9 @@ on each table's key is the second line of defence.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -26,6 +28,7 @@ import numpy as np
 from clickhouse_connect.driver.client import Client
 
 from engine.sinks import aggregates as agg
+from engine.sinks import equity as eq
 from engine.sinks import migrations as mig
 from engine.sinks.backend import SinkState
 from engine.sinks.convert import CheckpointRow, Chunk, Column, Flush, OpenOrder, PositionRow
@@ -34,6 +37,7 @@ from engine.sinks.tables import CHECKPOINT_COLUMNS, TABLES, Kind
 __all__ = ["ClickHouseBackend", "native_block", "native_columns"]
 
 R = TypeVar("R")
+log = logging.getLogger(__name__)
 
 _TYPES: dict[Kind, tuple[str, str | None]] = {
     "sym": ("String", None),
@@ -193,6 +197,9 @@ class ClickHouseBackend:
         self.dsn = dsn
         self.database = database
         self._client: Client | None = None
+        # the last day whose `equity_daily` rows this process wrote completely (None: ask the
+        # database, and recompute its last day: see `equity.py`)
+        self._equity_day: int | None = None
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
 
     async def _call(self, fn: Callable[..., R], *args: Any) -> R:
@@ -297,6 +304,7 @@ class ClickHouseBackend:
     def _load(self, sink: str) -> SinkState:
         checkpoints = self._checkpoints(sink)
         self._cut_torn_tail(checkpoints)
+        self._equity_day = None
         rows = self.client.query(
             "SELECT symbol, account, max(seq), argMax(ts, seq), argMax(position, seq),"
             " argMax(buy_qty, seq), argMax(sell_qty, seq), argMax(buy_notional, seq),"
@@ -344,6 +352,47 @@ class ClickHouseBackend:
 
     async def write(self, sink: str, flush: Flush) -> None:
         await self._call(self._write, sink, flush)
+
+    # -- end of day ----------------------------------------------------------------------------
+
+    def _end_of_day(self, checkpoint_ts: int) -> int:
+        closed = eq.closed_through(checkpoint_ts)
+        if self._equity_day is not None and closed <= self._equity_day:
+            return 0
+        start = time.perf_counter()
+        if self._equity_day is None:  # from the last day with rows, inclusive (eq docstring)
+            if not self.client.command("EXISTS TABLE equity_daily"):
+                self._equity_day = 2**62  # not migrated (a sink with migrate=False): nothing
+                log.warning("equity_daily does not exist: end-of-day equity is not written")
+                return 0
+            ((last, rows),) = self.client.query(
+                "SELECT max(day), count() FROM equity_daily"
+            ).result_rows
+            first = int(last) if int(rows) else 0
+        else:
+            first = self._equity_day + 1
+        days = [int(d) for (d,) in self.client.query(
+            eq.trading_days_sql(first, closed)).result_rows] if closed >= first else []  # fmt: skip
+        if days:
+            rows = self.client.query(eq.closes_sql(days[-1])).result_rows
+            closes = {(str(s), int(d)): int(p) for s, d, p in rows}
+            ((lo, hi),) = self.client.query(
+                "SELECT min(day), max(day) FROM fills_daily"
+            ).result_rows
+            for day in days:  # in order, one INSERT (one block) a day
+                forward = day - int(lo) < int(hi) - day  # fewer rows before the day than after
+                self.client.command(eq.day_sql(day, eq.marks_at(closes, day), forward=forward))
+            log.info(
+                "equity_daily: %d closed day(s) %d..%d written in %.3f s",
+                len(days), days[0], days[-1], time.perf_counter() - start,
+            )  # fmt: skip
+        self._equity_day = max(closed, first - 1)  # days before `first` are complete
+        return len(days)
+
+    async def end_of_day(self, checkpoint_ts: int) -> int:
+        """Write `equity_daily` for the trading days closed by checkpoints all at or past
+        `checkpoint_ts` that have no rows yet (`equity.py`); the number of days written."""
+        return await self._call(self._end_of_day, checkpoint_ts)
 
     async def query(self, sql: str) -> list[tuple[Any, ...]]:
         def run() -> list[tuple[Any, ...]]:

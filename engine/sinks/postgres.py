@@ -192,6 +192,10 @@ class PostgresBackend:
                 f"INSERT INTO {table} SELECT * FROM stage_{table} ON CONFLICT DO NOTHING"
             )
 
+    async def end_of_day(self, checkpoint_ts: int) -> int:
+        """Nothing: PostgreSQL's `performance` reads the raw fills (no `equity_daily`)."""
+        return 0
+
     async def query(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in await self.conn.fetch(sql)]
 

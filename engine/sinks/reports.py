@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.sinks import equity as eq
 from engine.sinks import exact as x
 from engine.sinks.backend import Backend
 from engine.sinks.exact import ints
@@ -281,7 +282,10 @@ async def performance(
     capital: int = 1_000_000,
     periods_per_year: int = 252,
     daily: bool = False,
+    closed_days: bool = True,
 ) -> Report:
+    """`closed_days`: read the end-of-day equity of closed days from `equity_daily` where it
+    answers (ClickHouse; False: value every day from the fills, as without the table)."""
     if capital <= 0:
         raise ValueError("capital must be positive")
     upto = Filter(account=f.account, symbol=f.symbol, to_ns=f.to_ns)  # history before the range too
@@ -290,7 +294,9 @@ async def performance(
     accounts: list[int] = []
     equity: Any = None  # accounts x days
     if days:
-        found = await _equity_from_daily(db, upto, closes, days)
+        found = await _equity_closed(db, f, closes, days) if closed_days else None
+        if found is None:
+            found = await _equity_from_daily(db, upto, closes, days)
         if found is None:
             found = _equity(await db.query(_flows_sql(db, upto)), closes, days)
         accounts, equity = found
@@ -317,6 +323,53 @@ async def performance(
         return Report("Daily P&L", ["account", "day", "pnl", "return", "equity"], out)
     cols = ["account", "days", "pnl", "mean_return", "sharpe", "max_drawdown", "win_rate"]
     return Report("Performance by account", cols, out)
+
+
+async def _equity_closed(
+    db: Backend, f: Filter, closes: dict[tuple[str, int], int], days: list[int]
+) -> tuple[list[int], Any] | None:
+    """`_equity` from the end-of-day equity the ClickHouse sink wrote for closed days
+    (`equity_daily`, `equity.py`: ~60k rows on 10M fills) and, for the one trading day after
+    them (the open day), the equity valued now from the all-time sums in `fills_total` (~32k
+    rows) minus those of days after the range. None — the caller values every day — unless
+    ClickHouse, no symbol filter, a range on whole days, every closed trading day present in
+    `equity_daily` and at most one open day."""
+    if db.dialect != "clickhouse" or f.symbol is not None or not f.aligned(DAY_NS):
+        return None
+    if not (await db.query("EXISTS TABLE equity_daily"))[0][0]:
+        return None
+    end = f.to_ns // DAY_NS if f.to_ns is not None else None
+    before = f"day < {end}" if end is not None else "1 = 1"
+    present = {int(d) for (d,) in await db.query(
+        f"SELECT DISTINCT day FROM equity_daily WHERE {before}")}  # fmt: skip
+    last_closed = max(present, default=-1)
+    closed = [d for d in days if d <= last_closed]
+    open_days = days[len(closed) :]
+    if set(closed) != present or len(open_days) > 1:
+        return None  # a closed day without rows (a stale table), or several open days
+    mine = f"account = {f.account}" if f.account is not None else "1 = 1"
+    acct, day, value = await _columns(
+        db, 3, f"SELECT account, day, equity FROM equity_daily WHERE {before} AND {mine}"
+    )
+    o_acct: Any = np.zeros(0, np.uint64)
+    o_value: Any = np.zeros(0, np.int64)
+    if open_days:  # Σ (cash + position x mark) over the fills of days <= the open day
+        names = sorted({s for s, _ in closes})
+        marks = dict(zip(names, [row[-1] for row in _marks(names, closes, days)], strict=True))
+        o_acct, o_value, _ = await _columns(db, 3, eq.value_sql(marks, end, mine))
+    acct, o_acct = acct.astype(np.uint64), o_acct.astype(np.uint64)
+    accounts = np.union1d(acct, o_acct)
+    if not len(accounts):
+        return [], []
+    # int64 when every equity (and so every day's change) fits
+    small = all(c.dtype != object and (not len(c) or int(np.abs(c).max()) < 2**62)
+                for c in (value, o_value))  # fmt: skip
+    equity = np.zeros((len(accounts), len(days)), dtype=np.int64 if small else object)
+    # rows of parts not merged yet may repeat a key: with the same value (a pure function)
+    equity[np.searchsorted(accounts, acct), np.searchsorted(days, day)] = value
+    if open_days:
+        equity[np.searchsorted(accounts, o_acct), len(days) - 1] = o_value
+    return [int(a) for a in accounts], equity
 
 
 def _flows_sql(db: Backend, upto: Filter) -> str:

@@ -198,6 +198,7 @@ class Sink(Lifecycle):
                 self.committed.update(target)  # the lost acknowledgement: it did commit
                 self._pending = None
             if db == self.committed:
+                await self._end_of_day()
                 return  # exactly where we left it: retry the pending flush, if any
             log.warning("%s: the database is not where this sink left it; reloading", self.name)
         live = await self.backend.open_orders([c.symbol for c in state.checkpoints])
@@ -207,6 +208,7 @@ class Sink(Lifecycle):
         self._loaded = True
         self._gap = self.source is not None
         self._update_lag()
+        await self._end_of_day()  # days closed before a crash
 
     async def _step(self) -> bool:
         """Convert what the inbox holds; write when enough waits. False once drained."""
@@ -270,6 +272,17 @@ class Sink(Lifecycle):
         self._gap = False
         self._fruitless = self._behind()
 
+    def _checkpoint_floor(self) -> int:
+        """The engine time every symbol's committed checkpoint is at or past (0 while some
+        symbol has none): no fill at an earlier engine time can still arrive, so the UTC days
+        before its day are closed. The symbols: the configured ones (the engine's books; a
+        symbol dropped from the configuration keeps its old checkpoint and would hold every
+        day open) or, without a list, every symbol with a checkpoint; and any seen in a batch."""
+        symbols = set(self.symbols or self.converter.symbols()) | set(self._seen)
+        if not symbols:
+            return 0
+        return min(self.committed.get(s, (0, 0))[1] for s in symbols)
+
     def _behind(self) -> bool:
         return any(self.converter.last_seq(s) < seen for s, seen in self._seen.items())
 
@@ -295,6 +308,20 @@ class Sink(Lifecycle):
             "%s: wrote %d rows; applied through seq %d",
             self.name, flush.total_rows, self.applied()[0],
         )  # fmt: skip
+        # rows, checkpoints, THEN the end-of-day equity of the days they close (a crash in
+        # between: recomputed on start, after `load`)
+        await self._end_of_day()
+
+    async def _end_of_day(self) -> None:
+        """The backend's end-of-day step for the days the committed checkpoints close. A
+        failure is logged and counted, never in the way of the rows: the days stay open in
+        the backend and the step runs again after the next write (or reconnect)."""
+        try:
+            await self.backend.end_of_day(self._checkpoint_floor())
+        except Exception as e:  # the database or its driver; the rows are committed already
+            self.metrics.errors.labels(self.backend.name).inc()
+            log.warning("%s: end of day: %s: %s (again after the next write)",
+                        self.name, type(e).__name__, e)  # fmt: skip
 
     # -- lag -----------------------------------------------------------------------------------
 
