@@ -254,8 +254,12 @@ class Snapshotter:
         last_seq: int,
         prune_journal: bool = True,
         sink_retention_max: int = 0,
+        engine_time: Callable[[], int] | None = None,
     ) -> None:
         self.data_dir = data_dir
+        # The engine time reached (the sequencer's newest stamp), written in each snapshot's
+        # meta so that a restart continues engine time from there.
+        self.engine_time = engine_time
         self.sink_retention_max = sink_retention_max
         self.retention_exceeded = 0  # prunes that went past what a sink has applied
         self.dir = data_dir / SNAPSHOT_DIR
@@ -271,6 +275,9 @@ class Snapshotter:
         self._job: asyncio.Future[None] | None = None
         # Sections every snapshot carries as they are (the daemon's applied risk config).
         self.static_sections: dict[str, bytes] = {}
+
+    def _now(self) -> int:
+        return self.engine_time() if self.engine_time is not None else 0
 
     def mark(self, seq: int) -> SnapshotMark | None:
         """A marker for a new cut at `seq`, or None (one in progress, or nothing new)."""
@@ -288,7 +295,7 @@ class Snapshotter:
 
     def _write(self, cut: _Cut) -> None:
         cut.sections.update(self.static_sections)
-        cut.sections["meta"] = meta_section(self.symbols, cut.seq)
+        cut.sections["meta"] = meta_section(self.symbols, cut.seq, self._now())
         snap = Snapshot(cut.seq, cut.sections)
         loop = asyncio.get_running_loop()
         self._job = loop.run_in_executor(None, self._store, snap)
@@ -355,7 +362,7 @@ class Snapshotter:
             return
         cut = _Cut(seq, 0)
         cut.sections = {**sections, **self.static_sections}
-        cut.sections["meta"] = meta_section(self.symbols, seq)
+        cut.sections["meta"] = meta_section(self.symbols, seq, self._now())
         self.pending = cut
         job = asyncio.get_running_loop().run_in_executor(
             None, self._store, Snapshot(seq, cut.sections)

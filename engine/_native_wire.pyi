@@ -42,7 +42,10 @@ class Sequencer:
     """Risk batch step: basic checks, global seq + batch ts, routing by symbol."""
 
     def __new__(
-        cls, rules: list[tuple[int, int, int, int, int, int, int]], next_seq: int
+        cls,
+        rules: list[tuple[int, int, int, int, int, int, int]],
+        next_seq: int,
+        last_ts: int = 0,
     ) -> Sequencer: ...
     def sequence(
         self, commands: bytes, symbols: bytes, now_ns: int, risk: RiskEngine | None = None
@@ -53,6 +56,9 @@ class Sequencer:
         would get); refused ones are rejects with its code and take no seq."""
     @property
     def next_seq(self) -> int: ...
+    @property
+    def last_ts(self) -> int:
+        """The newest engine time stamped (0 before the first batch unless resumed)."""
     def stats(self) -> dict[str, int | dict[int, int]]: ...
 
 @final

@@ -128,7 +128,7 @@ class Engine:
         #    Refused commands take no sequence number and are never journaled. Sequence
         #    numbers continue after the journal's last one.
         on = self.risk_engine is not None
-        self.sequencer = Sequencer([s.rules(on) for s in symbols], next_seq)
+        self.sequencer = Sequencer([s.rules(on) for s in symbols], next_seq, self.recovered.last_ts)
         self.risk = RiskActor(self.sequencer, queues.risk, batch, risk=self.risk_engine)
 
         # 3. Books: one actor per symbol, each owning one native order book.
@@ -157,6 +157,7 @@ class Engine:
             snapshot_seq,
             j.prune_journal,
             j.sink_retention_max_commands,
+            engine_time=lambda: self.sequencer.last_ts,
         )
         if self.risk_engine is not None:
             self.snapshots.static_sections[RISK_CONFIG_SECTION] = self._risk_config
@@ -212,7 +213,7 @@ class Engine:
             log.info("risk config changed since the last snapshot, applied: %s", ", ".join(changed))
         if sections is not None and not changed:
             return self.recovered.snapshot_seq
-        snap = snapshot_of(names, books, seq)
+        snap = snapshot_of(names, books, seq, self.recovered.last_ts)
         sections = {
             **snap.sections,
             RISK_SECTION: engine.snapshot(),

@@ -63,6 +63,7 @@ RISK_SECTION = "risk"  # RiskEngine.snapshot() (actors/risk.py writes it)
 # One journal entry: the 96-byte sequenced command record, its u32 symbol index, 4 zero bytes.
 ENTRY_DTYPE = np.dtype([("cmd", "V96"), ("symbol", "<u4"), ("pad", "<u4")])
 _SEQ_OFFSET = 8  # of the seq field inside the command record
+_TS_OFFSET = 16  # of the ts field (engine time) inside the command record
 
 
 class RecoveryError(Exception):
@@ -82,6 +83,7 @@ class Recovered:
     risk: RiskEngine | None = None  # restored and replayed (when recover got `risk`)
     risk_refused: int = 0  # replayed commands the risk engine refused this time (expected: 0)
     sections: dict[str, bytes] | None = None  # of the snapshot restored (None: no snapshot)
+    last_ts: int = 0  # newest engine time journaled or snapshotted: engine time continues here
 
 
 def book_section(symbol: str) -> str:
@@ -138,9 +140,18 @@ def state_digest(books: Sequence[Book]) -> str:
     return f"{h:016x}"
 
 
-def meta_section(symbols: Sequence[str], seq: int) -> bytes:
-    """The snapshot's "meta" section: the symbols (in index order) and the covered seq."""
-    return orjson.dumps({"symbols": list(symbols), "seq": seq})
+def meta_section(symbols: Sequence[str], seq: int, ts: int = 0) -> bytes:
+    """The snapshot's "meta" section: the symbols (in index order), the covered seq and the
+    engine time reached (at least the stamp of command `seq`; 0 = not recorded)."""
+    return orjson.dumps({"symbols": list(symbols), "seq": seq, "ts": ts})
+
+
+def last_stamp(entries: np.ndarray) -> int:
+    """The engine time of the newest of journal `entries` (stamps never go back in a run)."""
+    if len(entries) == 0:
+        return 0
+    cmd = entries["cmd"][-1].tobytes()
+    return int.from_bytes(cmd[_TS_OFFSET : _TS_OFFSET + 8], "little")
 
 
 def journal_files(jdir: Path) -> list[tuple[int, Path]]:
@@ -166,10 +177,11 @@ def prune_journal(jdir: Path, covered_seq: int) -> list[Path]:
     return removed
 
 
-def snapshot_of(symbols: Sequence[str], books: Sequence[Book], seq: int) -> Snapshot:
-    """A snapshot of `books` that have applied exactly the commands with seq <= `seq`."""
+def snapshot_of(symbols: Sequence[str], books: Sequence[Book], seq: int, ts: int = 0) -> Snapshot:
+    """A snapshot of `books` that have applied exactly the commands with seq <= `seq`, engine
+    time `ts` reached."""
     sections = {book_section(s): b.snapshot() for s, b in zip(symbols, books, strict=True)}
-    sections[META_SECTION] = meta_section(symbols, seq)
+    sections[META_SECTION] = meta_section(symbols, seq, ts)
     return Snapshot(seq=seq, sections=sections)
 
 
@@ -197,8 +209,11 @@ def recover(
     snap, problems = load_latest(data_dir / SNAPSHOT_DIR) if use_snapshot else (None, [])
     after = 0
     engine: RiskEngine | None = None
+    last_ts = 0
     if snap is not None:
         meta = orjson.loads(snap.sections.get(META_SECTION, b"{}"))
+        ts = meta.get("ts", 0)
+        last_ts = ts if isinstance(ts, int) and ts > 0 else 0
         had = meta.get("symbols")
         if not isinstance(had, list) or had != list(symbols)[: len(had)]:
             raise RecoveryError(
@@ -249,6 +264,7 @@ def recover(
             entries = journal_entries(payload, after)
             if len(entries) == 0:
                 continue
+            last_ts = max(last_ts, last_stamp(entries))
             targets = entries["symbol"]
             replayed += int(np.count_nonzero((targets < len(books)) | (targets == ALL_SYMBOLS)))
             if engine is not None:
@@ -280,6 +296,7 @@ def recover(
         risk=engine,
         risk_refused=refused,
         sections=dict(snap.sections) if snap is not None else None,
+        last_ts=last_ts,
     )
 
 

@@ -178,9 +178,15 @@ impl PySequencer {
 #[pymethods]
 impl PySequencer {
     /// `rules`: per symbol index `(tick_size, lot_size, min_price, max_price, reference_price,
-    /// band_bps, max_order_qty)`; `next_seq`: the first sequence number to give.
+    /// band_bps, max_order_qty)`; `next_seq`: the first sequence number to give; `last_ts`:
+    /// engine time continues from here (the newest stamp before a restart).
     #[new]
-    fn new(rules: Vec<(i64, i64, i64, i64, i64, i64, i64)>, next_seq: u64) -> PyResult<Self> {
+    #[pyo3(signature = (rules, next_seq, last_ts = 0))]
+    fn new(
+        rules: Vec<(i64, i64, i64, i64, i64, i64, i64)>,
+        next_seq: u64,
+        last_ts: u64,
+    ) -> PyResult<Self> {
         let rules = rules
             .into_iter()
             .map(
@@ -205,8 +211,9 @@ impl PySequencer {
                 },
             )
             .collect();
-        let inner =
+        let mut inner =
             Sequencer::new(rules, next_seq).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        inner.resume_time(last_ts);
         Ok(PySequencer {
             inner,
             out: Sequenced::default(),
@@ -257,6 +264,12 @@ impl PySequencer {
     #[getter]
     fn next_seq(&self) -> u64 {
         self.inner.next_seq()
+    }
+
+    /// The newest engine time stamped (0 before the first batch unless resumed).
+    #[getter]
+    fn last_ts(&self) -> u64 {
+        self.inner.last_ts()
     }
 
     /// Cumulative counters: sequenced, batches, rejects by code.

@@ -120,6 +120,17 @@ impl Sequencer {
         self.stats
     }
 
+    /// Continue engine time from `last_ts` (the newest stamp before a restart): stamps never go
+    /// back, even when the wall clock does across the restart.
+    pub fn resume_time(&mut self, last_ts: u64) {
+        self.last_ts = self.last_ts.max(last_ts);
+    }
+
+    /// The newest stamp given (0 before the first batch, unless resumed).
+    pub fn last_ts(&self) -> u64 {
+        self.last_ts
+    }
+
     /// The next sequence number to be given.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
