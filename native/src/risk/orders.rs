@@ -12,7 +12,9 @@ use rustc_hash::FxHashMap;
 
 use crate::types::{OrdType, Side};
 
+/// One cache line each (64 bytes, aligned): a check or an event reads one line per order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(align(64))]
 pub(crate) struct LiveOrder {
     pub sym: u32,
     pub acct: u32,
