@@ -77,16 +77,23 @@ def _quote(s: str) -> str:
     return "'" + s.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _mark_sql(marks: dict[str, int]) -> str:
+    """Each row's symbol's mark (0 for a symbol without one), as an Int128 expression."""
+    names = sorted(marks)
+    if not names:
+        return "0"
+    listed = "[" + ", ".join(_quote(s) for s in names) + "]"
+    prices = "CAST([" + ", ".join(str(marks[s]) for s in names) + "] AS Array(Int64))"
+    return f"toInt128(transform(symbol, {listed}, {prices}, toInt64(0)))"
+
+
 def value_sql(marks: dict[str, int], since_day: int | None, where: str = "1 = 1") -> str:
     """(account, equity, fills) of every account with a fill before day `since_day` (None: with
     any fill), its fills before that day valued at `marks`: Σ (cash + position x mark) over the
     all-time (account, symbol) sums of `fills_total` (~32k rows) less the `fills_daily` rows of
     days >= `since_day` (normally one day's). Symbols without a mark count 0: their fills are
     all on the days subtracted. Exact (Int128); `where`: a condition on `account`."""
-    names = sorted(marks)
-    listed = "[" + ", ".join(_quote(s) for s in names) + "]"
-    prices = "CAST([" + ", ".join(str(marks[s]) for s in names) + "] AS Array(Int64))"
-    mark = f"toInt128(transform(symbol, {listed}, {prices}, toInt64(0)))" if names else "0"
+    mark = _mark_sql(marks)
     v = (
         "toInt128(sell_notional) - toInt128(buy_notional)"
         f" + (toInt128(buy_qty) - toInt128(sell_qty)) * {mark}"
@@ -113,10 +120,7 @@ def day_sql(day: int, marks: dict[str, int], *, forward: bool = False) -> str:
             "INSERT INTO equity_daily (account, day, equity)"
             f" SELECT account, toUInt32({day}), equity FROM ({value_sql(marks, day + 1)})"
         )
-    names = sorted(marks)
-    listed = "[" + ", ".join(_quote(s) for s in names) + "]"
-    prices = "CAST([" + ", ".join(str(marks[s]) for s in names) + "] AS Array(Int64))"
-    mark = f"toInt128(transform(symbol, {listed}, {prices}, toInt64(0)))" if names else "0"
+    mark = _mark_sql(marks)
     return (
         "INSERT INTO equity_daily (account, day, equity)"
         f" SELECT account, toUInt32({day}), sum(toInt128(sell_notional)"
