@@ -28,7 +28,7 @@ from engine.sinks.backend import Backend
 from engine.sinks.convert import Converter, Flush
 from engine.sinks.tail import ENTRY_DTYPE
 from perf._stats import write_args_json
-from perf.sinks import REPO, TARGET_FILLS_PER_S, batches_of, journal
+from perf.sinks import TARGET_FILLS_PER_S, batches_of, journal, postgres
 
 FLUSH_ROWS = 250_000
 
@@ -75,14 +75,7 @@ async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     rows = sum(f.total_rows for f in data)
     print(f"journal: {commands} commands -> {len(data)} flushes, {rows} rows (converted first)")
     results: dict[str, Any] = {"commands": commands, "machine_cpus": os.cpu_count(), "sinks": []}
-    server = None
-    dsn = args.postgres
-    if dsn is None and not args.no_postgres:
-        sys.path.insert(0, str(REPO / "tests"))
-        from pg_harness import PgServer
-
-        server = PgServer.start(fsync=True)
-        dsn = server.dsn
+    server, dsn = postgres(args)
     try:
         if dsn is not None:
             results["sinks"].append(await write_only(PostgresBackend(dsn), data))

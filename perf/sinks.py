@@ -339,20 +339,26 @@ async def report_timings(fills: int, tmp: Path) -> dict[str, Any]:
 # -- main --------------------------------------------------------------------------------------
 
 
+def postgres(args: argparse.Namespace) -> tuple[Any, str | None]:
+    """(the throwaway server started, or None; the DSN to use, or None): `--postgres DSN` as
+    given, none with `--no-postgres`, else a fresh server from tests/pg_harness.py, fsync on
+    (the caller destroys it)."""
+    if args.postgres is not None or args.no_postgres:
+        return None, args.postgres
+    sys.path.insert(0, str(REPO / "tests"))
+    from pg_harness import PgServer
+
+    server = PgServer.start(fsync=True)
+    return server, server.dsn
+
+
 async def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     result: dict[str, Any] = {"machine_cpus": os.cpu_count()}
     entries = journal(args.commands)
     commands = len(entries) // ENTRY_DTYPE.itemsize
     batches = batches_of(entries)
     print(f"journal: {commands} commands, {len(batches)} batches")
-    server = None
-    dsn = args.postgres
-    if dsn is None and not args.no_postgres:
-        sys.path.insert(0, str(REPO / "tests"))
-        from pg_harness import PgServer
-
-        server = PgServer.start(fsync=True)
-        dsn = server.dsn
+    server, dsn = postgres(args)
     sink_cpus: set[int] | None = None
     if args.pin:
         # matching on the first core; the databases and the follower on the others, as on a

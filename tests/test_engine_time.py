@@ -19,8 +19,8 @@ import pytest
 from engine._native import JournalReader
 from engine.daemon import Engine
 from engine.recovery import ENTRY_DTYPE, JOURNAL_DIR, KIND_COMMANDS
-from perf.pipeline import logged_on, stop_engine
-from tests.test_lane import RecordingTransport, config, flow, frames_of
+from perf.pipeline import stop_engine
+from tests.test_lane import RecordingTransport, clock_from, config, deliver, flow, frames_of
 
 T0 = 2_000_000_000_000_000_000  # engine ns of the first run
 BACK = 3_600 * 10**9  # the clock goes back an hour across the restart
@@ -44,16 +44,9 @@ async def run(data_dir: Path, start_ts: int, reads: list[bytes], clean: bool) ->
     shutdown (final snapshot: nothing left to replay) or a stop with no snapshot (the next
     start replays the journal). Returns the newest stamp given."""
     eng = Engine(config(data_dir, lane=True))
-    ticks = iter(range(start_ts, 1 << 62, 1000))
-    eng.risk.clock = lambda: next(ticks)
+    clock_from(eng, start_ts)
     watched = eng.start()
-    session = logged_on(eng, RecordingTransport())
-    for r in reads:
-        session.data_received(r)
-        await asyncio.sleep(0)
-    for actor in eng.actors():
-        await actor.drain()
-    await eng.persistence.flush()
+    await deliver(eng, RecordingTransport(), reads)
     newest = eng.sequencer.last_ts
     if clean:
         await eng.final_snapshot()

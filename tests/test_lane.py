@@ -102,16 +102,15 @@ def frames_of(records: bytes, symbols: bytes, per_read: int) -> list[bytes]:
     return [b"".join(frames[i : i + per_read]) for i in range(0, len(frames), per_read)]
 
 
-async def run(
-    data_dir: Path, lane: bool, reads: list[bytes], fsync: str = "none"
-) -> dict[str, Any]:
-    eng = Engine(config(data_dir, lane, fsync))
-    ticks = iter(range(1_000_000_000, 1 << 62, 1000))
-    eng.risk.clock = lambda: next(ticks)  # the engine clock, deterministic
-    heard: list[Reports] = []
-    watched = eng.start()
-    eng.publishing.listeners.append(heard.extend)
-    transport = RecordingTransport()
+def clock_from(eng: Engine, start_ns: int) -> None:
+    """The engine clock, deterministic: `start_ns`, then 1 µs more at each reading."""
+    ticks = iter(range(start_ns, 1 << 62, 1000))
+    eng.risk.clock = lambda: next(ticks)
+
+
+async def deliver(eng: Engine, transport: RecordingTransport, reads: list[bytes]) -> None:
+    """Each read into a session logged on to the started `eng`, then every stage drained and
+    the journal flushed."""
     session = logged_on(eng, transport)
     for r in reads:
         session.data_received(r)
@@ -119,6 +118,18 @@ async def run(
     for actor in eng.actors():
         await actor.drain()
     await eng.persistence.flush()
+
+
+async def run(
+    data_dir: Path, lane: bool, reads: list[bytes], fsync: str = "none"
+) -> dict[str, Any]:
+    eng = Engine(config(data_dir, lane, fsync))
+    clock_from(eng, 1_000_000_000)
+    heard: list[Reports] = []
+    watched = eng.start()
+    eng.publishing.listeners.append(heard.extend)
+    transport = RecordingTransport()
+    await deliver(eng, transport, reads)
     await stop_engine(eng, watched)
     journal = b"".join(p.read_bytes() for p in sorted((data_dir / JOURNAL_DIR).iterdir()))
     # the commands journaled, whatever the grouping into records (group commit under `always`

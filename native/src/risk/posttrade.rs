@@ -185,32 +185,21 @@ impl RiskEngine {
 
     fn replaced(&mut self, si: u32, e: &Event) {
         let reservation = match self.orders.pending.remove(e.seq) {
-            Some(Pending::Amend {
-                order,
-                acct,
-                holding,
-                side,
-                qty,
-                notional,
-            }) => Some((order, acct, holding, side, qty, notional)),
+            Some(p @ Pending::Amend { .. }) => Some(p),
             Some(p) => {
                 self.orders.pending.insert(e.seq, p);
                 None
             }
             None => None,
         };
-        let hint = reservation.map_or(u32::MAX, |r| r.0);
+        let hint = match reservation {
+            Some(Pending::Amend { order, .. }) => order,
+            _ => u32::MAX,
+        };
         let target = self.orders.find_id_hinted(hint, si, e.order_id);
         let Some((h, o)) = target.and_then(|h| Some((h, *self.orders.get(h)?))) else {
-            if let Some((order, acct, holding, side, qty, notional)) = reservation {
-                self.release(Pending::Amend {
-                    order,
-                    acct,
-                    holding,
-                    side,
-                    qty,
-                    notional,
-                });
+            if let Some(p) = reservation {
+                self.release(p);
             }
             return;
         };
@@ -218,20 +207,18 @@ impl RiskEngine {
         match reservation {
             // The usual case: the reservation was made for this order. Its release and the
             // order's new size are one change of usage.
-            Some((_, acct, holding, side, qty, notional))
-                if (acct, holding, side) == (o.acct, o.holding, o.side) =>
-            {
+            Some(Pending::Amend {
+                acct,
+                holding,
+                side,
+                qty,
+                notional,
+                ..
+            }) if (acct, holding, side) == (o.acct, o.holding, o.side) => {
                 self.resize_order(h, price, e.leaves, qty, notional);
             }
-            Some((order, acct, holding, side, qty, notional)) => {
-                self.release(Pending::Amend {
-                    order,
-                    acct,
-                    holding,
-                    side,
-                    qty,
-                    notional,
-                });
+            Some(p) => {
+                self.release(p);
                 self.update_order(h, price, e.leaves);
             }
             None => self.update_order(h, price, e.leaves),
