@@ -139,8 +139,74 @@ fn pass(w: &Workload) -> (u128, u128, u64) {
     (check_ns, events_ns, risk.digest())
 }
 
+#[inline(never)]
+/// The batch path on a fresh book (and engine): `apply_batch` alone, or `check_batch`, then
+/// `apply_batch`, then `on_events` per batch, as `perf.risk`'s "batch path". Returns the ns of
+/// the whole loop and the book's event bytes (a check that the two paths matched the same).
+fn path_pass(w: &Workload, with_risk: bool) -> (u128, usize) {
+    let mut book = Book::new(BookConfig::default());
+    let mut risk = engine();
+    let mut verdicts = Vec::with_capacity(BATCH);
+    let mut out = Vec::new();
+    book.apply_batch(&w.fill, &mut out);
+    let fill_symbols = vec![SYMBOL; w.fill.len() / COMMAND_SIZE];
+    let _ = risk.check_batch(&fill_symbols, &w.fill, &mut verdicts);
+    let _ = risk.on_events(SYMBOL, &out);
+    let symbols = vec![SYMBOL; BATCH];
+    let mut bytes = 0;
+    let t0 = Instant::now();
+    if with_risk {
+        path_with_risk(
+            w,
+            &mut book,
+            &mut risk,
+            &symbols,
+            &mut verdicts,
+            &mut out,
+            &mut bytes,
+        );
+    } else {
+        path_book_only(w, &mut book, &mut out, &mut bytes);
+    }
+    ((Instant::now() - t0).as_nanos(), bytes)
+}
+
+#[inline(never)]
+fn path_with_risk(
+    w: &Workload,
+    book: &mut Book,
+    risk: &mut RiskEngine,
+    symbols: &[u32],
+    verdicts: &mut Vec<u16>,
+    out: &mut Vec<u8>,
+    bytes: &mut usize,
+) {
+    for cmds in &w.batches {
+        let n = cmds.len() / COMMAND_SIZE;
+        let _ = black_box(risk.check_batch(&symbols[..n], cmds, verdicts));
+        out.clear();
+        book.apply_batch(cmds, out);
+        let _ = black_box(risk.on_events(SYMBOL, out));
+        *bytes += out.len();
+    }
+}
+
+#[inline(never)]
+fn path_book_only(w: &Workload, book: &mut Book, out: &mut Vec<u8>, bytes: &mut usize) {
+    for cmds in &w.batches {
+        out.clear();
+        book.apply_batch(cmds, out);
+        *bytes += black_box(out.len());
+    }
+}
+
 fn main() {
     let once = std::env::args().any(|a| a == "--once");
+    let path_once = std::env::args().find_map(|a| match a.as_str() {
+        "--path-book" => Some(false),
+        "--path-risk" => Some(true),
+        _ => None,
+    });
     let commands: usize = std::env::var("RISK_BENCH_COMMANDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -150,6 +216,13 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
     let w = prepare(commands);
+    if let Some(with_risk) = path_once {
+        let (_, bytes) = path_pass(&w, with_risk);
+        println!(
+            "risk bench: batch path of {commands} commands (risk {with_risk}), {bytes} event bytes"
+        );
+        return;
+    }
     if once {
         let (_, _, digest) = pass(&w);
         println!("risk bench: one pass of {commands} commands, digest {digest:016x}");
@@ -170,6 +243,18 @@ fn main() {
     );
     let (c, e) = best.unwrap_or((0, 0));
     let per = |ns: u128| ns as f64 / commands as f64;
+    // The batch path, book alone and with risk interleaved (best of `repeat` each).
+    let (mut book_best, mut both_best) = (u128::MAX, u128::MAX);
+    for _ in 0..repeat.max(1) {
+        let (b, bytes_b) = path_pass(&w, false);
+        let (r, bytes_r) = path_pass(&w, true);
+        assert_eq!(
+            bytes_b, bytes_r,
+            "risk passes every command: the book sees the same"
+        );
+        book_best = book_best.min(b);
+        both_best = both_best.min(r);
+    }
     println!(
         "risk bench ({commands} commands, batches of {BATCH}, best of {repeat}): check {:.1} ns + on_events {:.1} ns = {:.1} ns per command ({:.2} M commands/s)",
         per(c),
@@ -177,14 +262,24 @@ fn main() {
         per(c + e),
         1e3 / per(c + e)
     );
+    println!(
+        "batch path (best of {repeat}): book alone {:.1} ns, check + book + on_events {:.1} ns per command: risk adds {:.1} ns (throughput drop {:.1} %)",
+        per(book_best),
+        per(both_best),
+        per(both_best) - per(book_best),
+        100.0 * (1.0 - book_best as f64 / both_best as f64)
+    );
     let path = std::env::var("RISK_BENCH_JSON").unwrap_or_else(|_| {
         concat!(env!("CARGO_MANIFEST_DIR"), "/../target/risk-bench.json").into()
     });
     let json = format!(
-        "{{\"commands\": {commands}, \"batch\": {BATCH}, \"repeat\": {repeat}, \"check_ns_per_command\": {:.2}, \"on_events_ns_per_command\": {:.2}, \"total_ns_per_command\": {:.2}, \"digest\": \"{:016x}\"}}\n",
+        "{{\"commands\": {commands}, \"batch\": {BATCH}, \"repeat\": {repeat}, \"check_ns_per_command\": {:.2}, \"on_events_ns_per_command\": {:.2}, \"total_ns_per_command\": {:.2}, \"path_book_ns_per_command\": {:.2}, \"path_risk_ns_per_command\": {:.2}, \"path_added_ns_per_command\": {:.2}, \"digest\": \"{:016x}\"}}\n",
         per(c),
         per(e),
         per(c + e),
+        per(book_best),
+        per(both_best),
+        per(both_best) - per(book_best),
         digests.first().copied().unwrap_or(0)
     );
     if let Err(err) = std::fs::write(&path, json) {

@@ -172,37 +172,62 @@ fn remove_if<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, u32>, key: K, h: u3
 
 /// Commands waiting for the book's answer, by sequence number: a map from `seq` to `Pending`.
 /// Sequence numbers are checked in increasing order and answered soon after, so a direct-mapped
-/// table indexed by `seq % SLOTS` holds them (no hashing, sequential memory, no shifting); an
-/// entry whose slot is taken by another sequence number (an answer that never came, more than
-/// `SLOTS` commands in flight) goes to a map.
+/// table indexed by `seq % len` holds them (no hashing, sequential memory, no shifting).
+///
+/// The table starts small ([`PendingSet::MIN_SLOTS`], 32 KiB: a batch in flight stays in L1/L2
+/// instead of sweeping a ring through the whole L2, which cost the book its cache) and doubles,
+/// up to [`PendingSet::MAX_SLOTS`], whenever a command finds its slot taken by an older one still
+/// waiting (more commands in flight than slots). Past the largest size, or when the doubled table
+/// still collides (sequence numbers a multiple of its length apart), the older entry moves to a
+/// map. Every 65 536 sequence numbers a table that did not grow since the last look and is less
+/// than a quarter full halves back, so one large batch (a recovery, a burst) does not leave it
+/// large. The layout changes no answer: the set is a map whatever its size.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PendingSet {
-    /// `SLOTS` entries once the first command is inserted (empty before).
+    /// A power of two of entries (at least `MIN_SLOTS`) once the first command is inserted.
     table: Vec<Option<(u64, Pending)>>,
     spill: FxHashMap<u64, Pending>,
+    /// `seq >> 16` at the last look at the size (a look every 65 536 sequence numbers), and
+    /// whether the table grew since.
+    epoch: u64,
+    grew: bool,
 }
 
 impl PendingSet {
-    const SLOTS: usize = 1 << 13;
+    pub(crate) const MIN_SLOTS: usize = 1 << 9;
+    pub(crate) const MAX_SLOTS: usize = 1 << 14;
+    const RESIZE_SHIFT: u32 = 16;
 
     #[inline]
-    fn index(seq: u64) -> usize {
-        // The low bits of `seq`: the cast keeps them (SLOTS is far below usize::MAX).
-        (seq as usize) & (Self::SLOTS - 1)
+    fn index(&self, seq: u64) -> usize {
+        // The low bits of `seq`: the cast keeps them (the table is far below usize::MAX).
+        (seq as usize) & self.table.len().wrapping_sub(1)
     }
 
     /// Insert; returns what was pending under `seq` before (a reused sequence number).
     #[inline(always)]
     pub fn insert(&mut self, seq: u64, p: Pending) -> Option<Pending> {
         if self.table.is_empty() {
-            self.table.resize(Self::SLOTS, None);
+            self.table.resize(Self::MIN_SLOTS, None);
+        }
+        if seq >> Self::RESIZE_SHIFT != self.epoch {
+            self.review(seq >> Self::RESIZE_SHIFT);
         }
         let previous = if self.spill.is_empty() {
             None
         } else {
             self.spill.remove(&seq)
         };
-        let slot = self.table.get_mut(Self::index(seq))?;
+        let i = self.index(seq);
+        let i = match self.table.get(i) {
+            Some(Some((s, _))) if *s != seq && self.table.len() < Self::MAX_SLOTS => {
+                // An older command still waits in this slot: more in flight than slots.
+                self.grow();
+                self.index(seq)
+            }
+            _ => i,
+        };
+        let slot = self.table.get_mut(i)?;
         match slot {
             Some((s, old)) if *s == seq => Some(std::mem::replace(old, p)),
             Some(_) => {
@@ -219,9 +244,46 @@ impl PendingSet {
         }
     }
 
+    /// Double the table, keeping every entry (distinct `seq % len` stay distinct modulo `2 len`).
+    #[cold]
+    fn grow(&mut self) {
+        self.grew = true;
+        self.resize(self.table.len() * 2);
+    }
+
+    /// Halve a table that did not grow since the last look and is less than a quarter full.
+    #[cold]
+    fn review(&mut self, epoch: u64) {
+        self.epoch = epoch;
+        let len = self.table.len();
+        let held = self.table.iter().filter(|e| e.is_some()).count() + self.spill.len();
+        if !self.grew && len > Self::MIN_SLOTS && held < len / 4 {
+            self.resize(len / 2);
+        }
+        self.grew = false;
+    }
+
+    /// Move every table entry into a table of `len` slots; an entry whose new slot is taken goes
+    /// to the map.
+    fn resize(&mut self, len: usize) {
+        let old = std::mem::replace(&mut self.table, vec![None; len]);
+        for (seq, p) in old.into_iter().flatten() {
+            let i = self.index(seq);
+            if let Some(slot) = self.table.get_mut(i) {
+                match slot {
+                    Some(_) => {
+                        self.spill.insert(seq, p);
+                    }
+                    None => *slot = Some((seq, p)),
+                }
+            }
+        }
+    }
+
     #[inline]
     pub fn remove(&mut self, seq: u64) -> Option<Pending> {
-        if let Some(slot) = self.table.get_mut(Self::index(seq)) {
+        let i = self.index(seq);
+        if let Some(slot) = self.table.get_mut(i) {
             if matches!(slot, Some((s, _)) if *s == seq) {
                 return slot.take().map(|(_, p)| p);
             }
@@ -234,7 +296,7 @@ impl PendingSet {
     }
 
     pub fn get(&self, seq: u64) -> Option<&Pending> {
-        match self.table.get(Self::index(seq)) {
+        match self.table.get(self.index(seq)) {
             Some(Some((s, p))) if *s == seq => Some(p),
             _ => self.spill.get(&seq),
         }
@@ -244,6 +306,12 @@ impl PendingSet {
     pub fn iter(&self) -> impl Iterator<Item = (u64, &Pending)> {
         let table = self.table.iter().flatten().map(|(seq, p)| (*seq, p));
         table.chain(self.spill.iter().map(|(&seq, p)| (seq, p)))
+    }
+
+    /// Entries in the table's slots (the rest are in the map).
+    #[cfg(test)]
+    fn slots(&self) -> usize {
+        self.table.len()
     }
 }
 
@@ -275,7 +343,8 @@ mod tests {
 
     #[test]
     fn test_pending_set_keeps_commands_whose_slot_is_reused() {
-        let slots = PendingSet::SLOTS as u64;
+        // A multiple of the largest table apart: the same slot at every size.
+        let slots = PendingSet::MAX_SLOTS as u64;
         let mut p = PendingSet::default();
         assert_eq!(p.insert(5, amend(1)), None);
         // Same slot, later sequence numbers: the older entries move to the map.
@@ -290,18 +359,56 @@ mod tests {
         assert!(entries(&p).is_empty());
     }
 
+    #[test]
+    fn test_pending_set_grows_to_the_commands_in_flight() {
+        let mut p = PendingSet::default();
+        let in_flight = 3 * PendingSet::MIN_SLOTS as u64;
+        for seq in 1..=in_flight {
+            assert_eq!(p.insert(seq, amend(seq as i64)), None);
+        }
+        assert_eq!(p.slots(), 4 * PendingSet::MIN_SLOTS);
+        assert!(p.spill.is_empty(), "every command fits the grown table");
+        for seq in 1..=in_flight {
+            assert_eq!(p.remove(seq), Some(amend(seq as i64)));
+        }
+        assert!(entries(&p).is_empty());
+        // A batch answered before the next is checked never grows it.
+        let mut q = PendingSet::default();
+        for batch in 0..20u64 {
+            for seq in batch * 256..(batch + 1) * 256 {
+                q.insert(seq, amend(1));
+            }
+            for seq in batch * 256..(batch + 1) * 256 {
+                assert_eq!(q.remove(seq), Some(amend(1)));
+            }
+        }
+        assert_eq!(q.slots(), PendingSet::MIN_SLOTS);
+        // A large table left by a burst halves once per look while the flow stays small (the
+        // first look still remembers the burst).
+        for seq in in_flight + 1..=in_flight + (3 << PendingSet::RESIZE_SHIFT) {
+            p.insert(seq, amend(1));
+            assert_eq!(p.remove(seq), Some(amend(1)));
+        }
+        assert_eq!(p.slots(), PendingSet::MIN_SLOTS);
+    }
+
     proptest! {
         /// The set behaves like a map from sequence number to command, whatever the order of
         /// the sequence numbers and however far apart (slot collisions included).
         #[test]
         fn prop_pending_set_is_a_map(
+            stride in prop_oneof![
+                Just(PendingSet::MIN_SLOTS as u64),
+                Just(PendingSet::MAX_SLOTS as u64),
+                Just(7u64),
+            ],
             ops in proptest::collection::vec(
                 (any::<bool>(), 0u64..4, 0u64..40, 1i64..1000), 1..400),
         ) {
             let mut p = PendingSet::default();
             let mut model = BTreeMap::new();
             for (insert, lap, low, qty) in ops {
-                let seq = lap * PendingSet::SLOTS as u64 + low;
+                let seq = lap * stride + low;
                 if insert {
                     prop_assert_eq!(p.insert(seq, amend(qty)), model.insert(seq, amend(qty)));
                 } else {

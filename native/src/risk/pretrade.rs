@@ -94,6 +94,7 @@ impl RiskEngine {
         Ok(())
     }
 
+    #[inline(never)]
     fn check_new(&mut self, si: u32, cmd: &Command) -> Result<(), RiskReject> {
         let (Some(side), Some(ord_type)) =
             (Side::from_u8(cmd.side), OrdType::from_u8(cmd.ord_type))
@@ -210,6 +211,7 @@ impl RiskEngine {
         Ok(())
     }
 
+    #[inline(never)]
     fn check_amend(&mut self, si: u32, cmd: &Command) -> Result<(), RiskReject> {
         if cmd.account == 0 || cmd.qty <= 0 || cmd.price < 0 {
             return Ok(());
