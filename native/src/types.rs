@@ -286,10 +286,14 @@ impl Command {
     /// Decode one record; `None` if `b` is shorter than `COMMAND_SIZE`.
     #[inline]
     pub fn decode(b: &[u8]) -> Option<Command> {
-        if b.len() < COMMAND_SIZE {
-            return None;
-        }
-        Some(Command {
+        let rec = b.get(..COMMAND_SIZE)?.try_into().ok()?;
+        Some(Command::from_record(rec))
+    }
+
+    /// Decode one whole record (no length check; inlined, only the fields read are loaded).
+    #[inline(always)]
+    pub fn from_record(b: &[u8; COMMAND_SIZE]) -> Command {
+        Command {
             kind: b[0],
             side: b[1],
             ord_type: b[2],
@@ -307,7 +311,7 @@ impl Command {
             display_qty: rd_i64(b, 72),
             expire_ts: rd_u64(b, 80),
             stp_group: rd_u64(b, 88),
-        })
+        }
     }
 
     /// Append this command's record to `out`.
