@@ -64,8 +64,8 @@ pub(crate) enum Pending {
 pub(crate) struct Orders {
     slots: Vec<Option<LiveOrder>>,
     free: Vec<u32>,
-    by_id: FxHashMap<(u32, u64), u32>,
-    by_client: FxHashMap<(u32, u32, u64), u32>,
+    by_id: DirectIndex<IdKey>,
+    by_client: DirectIndex<ClientKey>,
     pub pending: PendingSet,
 }
 
@@ -84,10 +84,11 @@ impl Orders {
             }
         };
         if o.order_id != 0 {
-            self.by_id.insert((o.sym, o.order_id), h);
+            self.by_id.insert(IdKey(o.sym, o.order_id), h);
         }
         if o.client_id != 0 {
-            self.by_client.insert((o.sym, o.acct, o.client_id), h);
+            self.by_client
+                .insert(ClientKey(o.sym, o.acct, o.client_id), h);
         }
         h
     }
@@ -112,12 +113,12 @@ impl Orders {
 
     #[inline]
     pub fn find_id(&self, sym: u32, order_id: u64) -> Option<u32> {
-        self.by_id.get(&(sym, order_id)).copied()
+        self.by_id.get(IdKey(sym, order_id))
     }
 
     #[inline]
     pub fn find_client(&self, sym: u32, acct: u32, client_id: u64) -> Option<u32> {
-        self.by_client.get(&(sym, acct, client_id)).copied()
+        self.by_client.get(ClientKey(sym, acct, client_id))
     }
 
     /// Give an order its engine order id at acceptance, and index it by id and client id.
@@ -129,23 +130,24 @@ impl Orders {
         o.order_id = order_id;
         o.seq = 0;
         if old != order_id && old != 0 {
-            remove_if(&mut self.by_id, (sym, old), h);
+            self.by_id.remove_if(IdKey(sym, old), h);
         }
         if order_id != 0 {
-            self.by_id.insert((sym, order_id), h);
+            self.by_id.insert(IdKey(sym, order_id), h);
         }
         if client_id != 0 {
-            self.by_client.insert((sym, acct, client_id), h);
+            self.by_client.insert(ClientKey(sym, acct, client_id), h);
         }
     }
 
     pub fn remove(&mut self, h: u32) -> Option<LiveOrder> {
         let o = self.slots.get_mut(h as usize)?.take()?;
         if o.order_id != 0 {
-            remove_if(&mut self.by_id, (o.sym, o.order_id), h);
+            self.by_id.remove_if(IdKey(o.sym, o.order_id), h);
         }
         if o.client_id != 0 {
-            remove_if(&mut self.by_client, (o.sym, o.acct, o.client_id), h);
+            self.by_client
+                .remove_if(ClientKey(o.sym, o.acct, o.client_id), h);
         }
         self.free.push(h);
         Some(o)
@@ -167,6 +169,131 @@ fn remove_if<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, u32>, key: K, h: u3
         if *e.get() == h {
             e.remove();
         }
+    }
+}
+
+/// A key of a [`DirectIndex`]: where its slot is, and the one value never indexed (id 0).
+pub(crate) trait SlotKey: Copy + Eq + std::hash::Hash + Default {
+    fn slot(&self) -> usize;
+    fn is_none(&self) -> bool;
+}
+
+/// (symbol index, engine order id). Books number their orders from a counter, so the ids in use
+/// sit close together: the slot is the id itself (offset per symbol), and a run of live ids
+/// fills neighbouring slots without collisions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct IdKey(pub u32, pub u64);
+
+impl SlotKey for IdKey {
+    #[inline]
+    fn slot(&self) -> usize {
+        // Each symbol's ids start at its own offset; the cast keeps the low bits.
+        self.1
+            .wrapping_add(u64::from(self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15)) as usize
+    }
+
+    #[inline]
+    fn is_none(&self) -> bool {
+        self.1 == 0
+    }
+}
+
+/// (symbol index, account index, client id): arbitrary client ids, spread by a multiplicative
+/// hash (its top bits).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct ClientKey(pub u32, pub u32, pub u64);
+
+impl SlotKey for ClientKey {
+    #[inline]
+    fn slot(&self) -> usize {
+        let mixed = self.2 ^ (u64::from(self.1) << 32 | u64::from(self.0));
+        (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize
+    }
+
+    #[inline]
+    fn is_none(&self) -> bool {
+        self.2 == 0
+    }
+}
+
+/// Key -> slab handle: a direct-mapped table (one probe, no hash-table machinery) in front of a
+/// map. A key whose slot is taken by another moves the older one to the map (newer orders are
+/// the busier ones); a key is in one place only. Keys whose `is_none()` are never indexed.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DirectIndex<K: SlotKey> {
+    /// `SLOTS` entries once the first key is inserted (empty before); a none key is a free slot.
+    table: Vec<(K, u32)>,
+    spill: FxHashMap<K, u32>,
+}
+
+impl<K: SlotKey> DirectIndex<K> {
+    const SLOTS: usize = 1 << 16;
+
+    #[inline]
+    fn index(key: &K) -> usize {
+        key.slot() & (Self::SLOTS - 1)
+    }
+
+    #[inline]
+    pub fn get(&self, key: K) -> Option<u32> {
+        if let Some((k, h)) = self.table.get(Self::index(&key)) {
+            if *k == key && !key.is_none() {
+                return Some(*h);
+            }
+        }
+        if self.spill.is_empty() {
+            None
+        } else {
+            self.spill.get(&key).copied()
+        }
+    }
+
+    /// Map `key` (not none) to `handle`, replacing what it mapped to.
+    pub fn insert(&mut self, key: K, handle: u32) {
+        if key.is_none() {
+            return;
+        }
+        if self.table.is_empty() {
+            self.table.resize(Self::SLOTS, (K::default(), 0));
+        }
+        let Some(e) = self.table.get_mut(Self::index(&key)) else {
+            return;
+        };
+        if e.0 == key {
+            e.1 = handle; // (then not in the map)
+            return;
+        }
+        let evicted = std::mem::replace(e, (key, handle));
+        if !self.spill.is_empty() {
+            self.spill.remove(&key);
+        }
+        if !evicted.0.is_none() {
+            self.spill.insert(evicted.0, evicted.1);
+        }
+    }
+
+    /// Remove `key` if it maps to `handle`.
+    pub fn remove_if(&mut self, key: K, handle: u32) {
+        if let Some(e) = self.table.get_mut(Self::index(&key)) {
+            if e.0 == key && !key.is_none() {
+                if e.1 == handle {
+                    *e = (K::default(), 0);
+                }
+                return;
+            }
+        }
+        if !self.spill.is_empty() {
+            remove_if(&mut self.spill, key, handle);
+        }
+    }
+
+    /// Every entry, in no particular order.
+    #[cfg(test)]
+    fn entries(&self) -> Vec<(K, u32)> {
+        let table = self.table.iter().filter(|e| !e.0.is_none()).copied();
+        table
+            .chain(self.spill.iter().map(|(&k, &h)| (k, h)))
+            .collect()
     }
 }
 
@@ -321,7 +448,7 @@ mod tests {
 
     use proptest::prelude::*;
 
-    use super::{Pending, PendingSet};
+    use super::{ClientKey, DirectIndex, IdKey, Pending, PendingSet, SlotKey};
 
     fn amend(qty: i64) -> Pending {
         Pending::Amend {
@@ -417,6 +544,79 @@ mod tests {
                 prop_assert_eq!(p.get(seq), model.get(&seq));
             }
             prop_assert_eq!(entries(&p), model);
+        }
+    }
+
+    /// Run `ops` on a `DirectIndex` and a model map; both must agree throughout.
+    fn direct_index_against_model<K: SlotKey + Ord + std::fmt::Debug>(
+        ops: &[(u8, K, u32)],
+    ) -> Result<(), TestCaseError> {
+        let mut index = DirectIndex::<K>::default();
+        let mut model: BTreeMap<K, u32> = BTreeMap::new();
+        for &(op, key, handle) in ops {
+            if op == 0 {
+                index.insert(key, handle);
+                if !key.is_none() {
+                    model.insert(key, handle);
+                }
+            } else if op == 1 {
+                index.remove_if(key, handle);
+                if model.get(&key) == Some(&handle) {
+                    model.remove(&key);
+                }
+            }
+            prop_assert_eq!(index.get(key), model.get(&key).copied());
+        }
+        let mut all = index.entries();
+        all.sort_unstable();
+        let n = all.len();
+        all.dedup_by_key(|e| e.0);
+        prop_assert_eq!(all.len(), n, "a key held twice");
+        prop_assert_eq!(all, model.into_iter().collect::<Vec<_>>());
+        Ok(())
+    }
+
+    proptest! {
+        /// The indexes behave like maps from key to handle with "remove if it maps to this
+        /// handle", whatever the collisions (ids a multiple of the table apart, symbols sharing
+        /// slots, client keys hashed to one slot) and with the none key never held.
+        #[test]
+        fn prop_id_index_is_a_map(
+            ops in proptest::collection::vec(
+                (0u8..3, 0u32..3, 0u64..3, 0u64..30, 0u32..4), 1..400),
+        ) {
+            let slots = DirectIndex::<IdKey>::SLOTS as u64;
+            let ops: Vec<_> = ops
+                .into_iter()
+                .map(|(op, sym, lap, low, h)| (op, IdKey(sym, lap * slots + low), h))
+                .collect();
+            direct_index_against_model(&ops)?;
+        }
+
+        #[test]
+        fn prop_client_index_is_a_map(
+            ops in proptest::collection::vec(
+                (0u8..3, 0u32..2, 0u32..3, 0u64..20, 0u32..4), 1..400),
+            colliding in proptest::collection::vec(any::<u64>(), 1..4),
+        ) {
+            // Client ids that share one slot with id 1 of (0, 0): found by search.
+            let slot = ClientKey(0, 0, 1).slot() & (DirectIndex::<ClientKey>::SLOTS - 1);
+            let mut same: Vec<u64> = (2u64..)
+                .filter(|&c| {
+                    ClientKey(0, 0, c).slot() & (DirectIndex::<ClientKey>::SLOTS - 1) == slot
+                })
+                .take(3)
+                .collect();
+            same.push(1);
+            let ops: Vec<_> = ops
+                .into_iter()
+                .zip(colliding.iter().cycle())
+                .map(|((op, sym, acct, c, h), pick)| {
+                    let client = if c < 4 { same[(*pick % 4) as usize] } else { c };
+                    (op, ClientKey(sym, acct, client), h)
+                })
+                .collect();
+            direct_index_against_model(&ops)?;
         }
     }
 }
