@@ -21,7 +21,7 @@ use std::time::Instant;
 use cift_native::book::Book;
 use cift_native::risk::{AccountLimits, Band, RateLimit, RiskEngine, SymbolRisk};
 use cift_native::synth::{synthetic_flow, SynthConfig};
-use cift_native::types::{BookConfig, COMMAND_SIZE};
+use cift_native::types::{BookConfig, CmdKind, Command, Event, EventKind, OrdType, COMMAND_SIZE};
 
 const SYMBOL: u32 = 1;
 const BATCH: usize = 256;
@@ -200,8 +200,91 @@ fn path_book_only(w: &Workload, book: &mut Book, out: &mut Vec<u8>, bytes: &mut 
     }
 }
 
+/// `--client-ids N`: N new orders, each with its own client id, checked in batches of 256,
+/// each accepted and cancelled by the book's events: today's set of client ids grows to N. Prints
+/// the slowest and the median batch (check + events): a set that rehashes whole shows its
+/// doubling as one slow batch.
+fn client_ids(n: u64) {
+    let mut risk = engine();
+    let (mut cmds, mut events, mut verdicts) = (Vec::new(), Vec::new(), Vec::new());
+    let symbols = vec![SYMBOL; BATCH];
+    let mut batch_ns = Vec::new();
+    let mut seq = 0u64;
+    while seq < n {
+        cmds.clear();
+        events.clear();
+        for _ in 0..BATCH {
+            seq += 1;
+            let side = (seq % 2) as u8 + 1;
+            Command {
+                kind: CmdKind::New as u8,
+                side,
+                ord_type: OrdType::Limit as u8,
+                tif: 1,
+                seq,
+                ts: seq * 1_000,
+                account: 1 + seq % 50,
+                client_id: seq,
+                price: 100_000,
+                qty: 10,
+                ..Command::default()
+            }
+            .encode(&mut cmds);
+            let accepted = Event {
+                kind: EventKind::Accepted as u8,
+                side,
+                seq,
+                order_id: seq,
+                account: 1 + seq % 50,
+                client_id: seq,
+                price: 100_000,
+                qty: 10,
+                leaves: 10,
+                ..Event::default()
+            };
+            accepted.encode(&mut events);
+            Event {
+                kind: EventKind::Cancelled as u8,
+                leaves: 0,
+                ..accepted
+            }
+            .encode(&mut events);
+        }
+        let t0 = Instant::now();
+        let _ = black_box(risk.check_batch(&symbols, &cmds, &mut verdicts));
+        let _ = black_box(risk.on_events(SYMBOL, &events));
+        batch_ns.push((Instant::now() - t0).as_nanos());
+        assert!(verdicts.iter().all(|&v| v == 0), "every order passes");
+    }
+    let worst = batch_ns.iter().copied().max().unwrap_or(0);
+    if std::env::var("RISK_BENCH_VERBOSE").is_ok() {
+        let mut slow: Vec<(u128, usize)> = batch_ns.iter().copied().zip(0..).collect();
+        slow.sort_unstable_by(|a, b| b.cmp(a));
+        println!(
+            "slowest batches (ns, index): {:?}",
+            &slow[..slow.len().min(8)]
+        );
+    }
+    batch_ns.sort_unstable();
+    let median = batch_ns.get(batch_ns.len() / 2).copied().unwrap_or(0);
+    println!(
+        "client ids: {n} new orders with distinct client ids in batches of {BATCH}: median batch {:.1} us, slowest {:.1} us",
+        median as f64 / 1e3,
+        worst as f64 / 1e3
+    );
+}
+
 fn main() {
     let once = std::env::args().any(|a| a == "--once");
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(n) = args
+        .windows(2)
+        .find(|w| w[0] == "--client-ids")
+        .and_then(|w| w[1].parse().ok())
+    {
+        client_ids(n);
+        return;
+    }
     let path_once = std::env::args().find_map(|a| match a.as_str() {
         "--path-book" => Some(false),
         "--path-risk" => Some(true),

@@ -40,11 +40,11 @@ pub use position::Position;
 pub use snapshot::SnapshotError;
 pub use views::{AccountView, OrderRiskView, PositionView, SymbolView};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::types::Side;
 use account::{ix, Account, Holding};
-use orders::{LiveOrder, Orders};
+use orders::{ClientIdSet, LiveOrder, Orders};
 
 /// One symbol's configuration and market state.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +78,7 @@ pub struct RiskEngine {
     holding_ix: FxHashMap<u64, u32>,
     orders: Orders,
     /// (account index, client id) used today.
-    client_ids: FxHashSet<(u32, u64)>,
+    client_ids: ClientIdSet,
     /// Trading day counter (advanced by `start_day`).
     day: u32,
 }
@@ -96,7 +96,7 @@ impl RiskEngine {
             holdings: Vec::new(),
             holding_ix: FxHashMap::default(),
             orders: Orders::default(),
-            client_ids: FxHashSet::default(),
+            client_ids: ClientIdSet::default(),
             day: 0,
         };
         for cfg in symbols {
