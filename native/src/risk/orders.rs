@@ -318,6 +318,7 @@ impl Default for ClientIdSet {
 
 impl ClientIdSet {
     const SHARDS: usize = 256;
+    const FIRST_CAPACITY: usize = 48;
 
     /// The shard of `key`: `u`, the top 32 bits of its hash as a fraction of 2^32, falls in
     /// shard `floor(256 x)` where `x = sqrt(1 + 3u) - 1` inverts the share `(x + x^2 / 2) / 1.5`
@@ -334,7 +335,13 @@ impl ClientIdSet {
     #[inline]
     pub fn insert(&mut self, key: (u32, u64)) -> bool {
         let i = Self::shard(&key);
-        self.shards.get_mut(i).is_some_and(|s| s.insert(key))
+        self.shards.get_mut(i).is_some_and(|s| {
+            if s.capacity() == 0 {
+                // Start past the smallest sizes: 256 shards would each grow 4 times early.
+                s.reserve(Self::FIRST_CAPACITY);
+            }
+            s.insert(key)
+        })
     }
 
     /// Remove `key`; false if it was not there.
