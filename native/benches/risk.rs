@@ -8,12 +8,21 @@
 //! the book records each batch's event records; the timed loop is `check_batch` then
 //! `on_events` per batch of 256 on a fresh engine, best of `RISK_BENCH_REPEAT` (default 5).
 //!
+//! The batch path (`perf.risk`'s): `Book::apply_batch` alone against `check_batch`, then
+//! `apply_batch`, then `on_events`, per batch on a fresh book and engine: what risk adds to the
+//! book, caches shared.
+//!
 //!     cargo bench -p cift-native --bench risk                      # prints, writes JSON
 //!     RISK_BENCH_JSON=path cargo bench -p cift-native --bench risk
 //!     valgrind --tool=callgrind target/release/deps/risk-* --once  # one pass, for counting
+//!     valgrind --tool=callgrind --cache-sim=yes \
+//!         --toggle-collect=risk::path_with_risk target/release/deps/risk-* --path-risk
+//!         # (or --toggle-collect=risk::path_book_only ... --path-book)
+//!     cargo bench -p cift-native --bench risk -- --client-ids 4000000
+//!         # today's client-id set growing to N: median and slowest batch
 //!
-//! Prints ns per command (check, on_events, both) and writes them as JSON to
-//! `target/risk-bench.json` (or `RISK_BENCH_JSON`).
+//! Prints ns per command (check, on_events, both; the batch path with and without risk) and
+//! writes them as JSON to `target/risk-bench.json` (or `RISK_BENCH_JSON`).
 
 use std::hint::black_box;
 use std::time::Instant;
