@@ -125,14 +125,20 @@ fn prepare(commands: usize) -> Workload {
     }
 }
 
-#[inline(never)]
-/// One timed pass on a fresh engine: (ns in check_batch, ns in on_events, digest).
-fn pass(w: &Workload) -> (u128, u128, u64) {
+/// A fresh engine that has checked the fill and seen its events, and a verdict buffer.
+fn fresh_risk(w: &Workload) -> (RiskEngine, Vec<u16>) {
     let mut risk = engine();
     let mut verdicts = Vec::with_capacity(BATCH);
     let fill_symbols = vec![SYMBOL; w.fill.len() / COMMAND_SIZE];
     let _ = risk.check_batch(&fill_symbols, &w.fill, &mut verdicts);
     let _ = risk.on_events(SYMBOL, &w.fill_events);
+    (risk, verdicts)
+}
+
+#[inline(never)]
+/// One timed pass on a fresh engine: (ns in check_batch, ns in on_events, digest).
+fn pass(w: &Workload) -> (u128, u128, u64) {
+    let (mut risk, mut verdicts) = fresh_risk(w);
     let symbols = vec![SYMBOL; BATCH];
     let (mut check_ns, mut events_ns) = (0u128, 0u128);
     for (cmds, events) in w.batches.iter().zip(&w.events) {
@@ -154,13 +160,9 @@ fn pass(w: &Workload) -> (u128, u128, u64) {
 /// the whole loop and the book's event bytes (a check that the two paths matched the same).
 fn path_pass(w: &Workload, with_risk: bool) -> (u128, usize) {
     let mut book = Book::new(BookConfig::default());
-    let mut risk = engine();
-    let mut verdicts = Vec::with_capacity(BATCH);
     let mut out = Vec::new();
     book.apply_batch(&w.fill, &mut out);
-    let fill_symbols = vec![SYMBOL; w.fill.len() / COMMAND_SIZE];
-    let _ = risk.check_batch(&fill_symbols, &w.fill, &mut verdicts);
-    let _ = risk.on_events(SYMBOL, &out);
+    let (mut risk, mut verdicts) = fresh_risk(w);
     let symbols = vec![SYMBOL; BATCH];
     let mut bytes = 0;
     let t0 = Instant::now();
@@ -283,9 +285,17 @@ fn client_ids(n: u64) {
     );
 }
 
+/// A number from environment variable `name`, else `default`.
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn main() {
-    let once = std::env::args().any(|a| a == "--once");
     let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str| args.iter().any(|a| a == name);
     if let Some(n) = args
         .windows(2)
         .find(|w| w[0] == "--client-ids")
@@ -294,19 +304,19 @@ fn main() {
         client_ids(n);
         return;
     }
-    let path_once = std::env::args().find_map(|a| match a.as_str() {
-        "--path-book" => Some(false),
-        "--path-risk" => Some(true),
-        _ => None,
-    });
-    let commands: usize = std::env::var("RISK_BENCH_COMMANDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if once { 200_000 } else { 1_000_000 });
-    let repeat: usize = std::env::var("RISK_BENCH_REPEAT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
+    let once = flag("--once");
+    let path_once = if flag("--path-risk") {
+        Some(true)
+    } else if flag("--path-book") {
+        Some(false)
+    } else {
+        None
+    };
+    let commands = env_or(
+        "RISK_BENCH_COMMANDS",
+        if once { 200_000 } else { 1_000_000 },
+    );
+    let repeat = env_or("RISK_BENCH_REPEAT", 5);
     let w = prepare(commands);
     if let Some(with_risk) = path_once {
         let (_, bytes) = path_pass(&w, with_risk);

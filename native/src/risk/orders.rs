@@ -172,6 +172,9 @@ fn remove_if<K: std::hash::Hash + Eq>(map: &mut FxHashMap<K, u32>, key: K, h: u3
     }
 }
 
+/// The 64-bit golden-ratio multiplier (2^64 / phi): spreads keys over slots and shards.
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
 /// A key of a [`DirectIndex`]: where its slot is, and the one value never indexed (id 0).
 pub(crate) trait SlotKey: Copy + Eq + std::hash::Hash + Default {
     fn slot(&self) -> usize;
@@ -188,8 +191,7 @@ impl SlotKey for IdKey {
     #[inline]
     fn slot(&self) -> usize {
         // Each symbol's ids start at its own offset; the cast keeps the low bits.
-        self.1
-            .wrapping_add(u64::from(self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15)) as usize
+        self.1.wrapping_add(u64::from(self.0).wrapping_mul(GOLDEN)) as usize
     }
 
     #[inline]
@@ -207,7 +209,7 @@ impl SlotKey for ClientKey {
     #[inline]
     fn slot(&self) -> usize {
         let mixed = self.2 ^ (u64::from(self.1) << 32 | u64::from(self.0));
-        (mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize
+        (mixed.wrapping_mul(GOLDEN) >> 40) as usize
     }
 
     #[inline]
@@ -326,7 +328,7 @@ impl ClientIdSet {
     #[inline]
     fn shard(key: &(u32, u64)) -> usize {
         let mixed = key.1 ^ (u64::from(key.0) << 40);
-        let u = mixed.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32;
+        let u = mixed.wrapping_mul(GOLDEN) >> 32;
         let root = ((1u64 << 32) + 3 * u).isqrt(); // in [2^16, 2^17)
         ((root - (1 << 16)) >> 8) as usize
     }
@@ -500,7 +502,7 @@ impl PendingSet {
         table.chain(self.spill.iter().map(|(&seq, p)| (seq, p)))
     }
 
-    /// Entries in the table's slots (the rest are in the map).
+    /// The table's size in slots.
     #[cfg(test)]
     fn slots(&self) -> usize {
         self.table.len()

@@ -32,16 +32,7 @@ impl RiskEngine {
             // A trading control: executed here, at its place in the sequence (any `symbol`).
             return self.apply_admin(cmd);
         }
-        let si = self
-            .symbol_ix
-            .get(symbol.into())
-            .ok_or(RiskReject::UnknownSymbol)?;
-        let state = self
-            .symbols
-            .get(si as usize)
-            .ok_or(RiskReject::UnknownSymbol)?
-            .cfg
-            .state;
+        let (si, state) = self.symbol_state(symbol)?;
         match kind {
             Some(CmdKind::New) => {
                 trading(state)?;
@@ -84,40 +75,43 @@ impl RiskEngine {
         }
         verdicts.clear();
         verdicts.resize(n, 0);
-        // The last symbol's index: batches run long on one symbol (ids map to indexes for good).
-        let mut last: Option<(u32, u32)> = None;
         let records = cmds.chunks_exact(COMMAND_SIZE).zip(symbols);
         for ((rec, &symbol), verdict) in records.zip(verdicts.iter_mut()) {
             let Ok(rec) = <&[u8; COMMAND_SIZE]>::try_from(rec) else {
                 continue;
             };
-            let kind = rec[0];
-            let checked = if kind == CmdKind::New as u8 || kind == CmdKind::Amend as u8 {
+            let checked = match CmdKind::from_u8(rec[0]) {
                 // `check`'s path for orders and amends, on the record itself: only the fields
                 // a check reads are loaded.
-                let si = match last {
-                    Some((s, si)) if s == symbol => Some(si),
-                    _ => self.symbol_ix.get(symbol.into()),
-                };
-                match si.and_then(|si| Some((si, self.symbols.get(si as usize)?.cfg.state))) {
-                    None => Err(RiskReject::UnknownSymbol),
-                    Some((si, state)) => {
-                        last = Some((symbol, si));
-                        trading(state).and_then(|()| {
-                            if kind == CmdKind::New as u8 {
-                                self.check_new_record(si, rec)
-                            } else {
-                                self.check_amend_record(si, rec)
-                            }
-                        })
-                    }
+                Some(kind @ (CmdKind::New | CmdKind::Amend)) => {
+                    self.symbol_state(symbol).and_then(|(si, state)| {
+                        trading(state)?;
+                        if kind == CmdKind::New {
+                            self.check_new_record(si, rec)
+                        } else {
+                            self.check_amend_record(si, rec)
+                        }
+                    })
                 }
-            } else {
-                self.check(symbol, &Command::from_record(rec))
+                _ => self.check(symbol, &Command::from_record(rec)),
             };
             *verdict = checked.err().map_or(0, RiskReject::code);
         }
         Ok(())
+    }
+
+    /// The index and trading state of `symbol`.
+    #[inline]
+    fn symbol_state(&self, symbol: u32) -> Result<(u32, TradingState), RiskReject> {
+        let si = self
+            .symbol_ix
+            .get(symbol.into())
+            .ok_or(RiskReject::UnknownSymbol)?;
+        let s = self
+            .symbols
+            .get(si as usize)
+            .ok_or(RiskReject::UnknownSymbol)?;
+        Ok((si, s.cfg.state))
     }
 
     #[inline(never)]
